@@ -73,14 +73,24 @@ OFFSERV_API offserv_status offserv_identity_parse_package_string(const char *tex
 /**
  * The component store key form of a component identity, exactly as Windows
  * names `Windows\WinSxS\<key form>`:
- * `<arch>_<name>_<token>_<version>_<culture|none>_<pseudo-key>`, lower case,
- * with names longer than 40 characters shortened to the first 19, "..", and
- * the last 19.  Returns a malloc'd string, NULL if @p id lacks name, version
- * or arch, or on allocation failure.
+ * `<arch>_<name>_<token>_<version>_<culture|none>_<pseudo-key>`, lower case.
+ * The name keeps only letters, digits, '-', '.' and '_' and, when longer
+ * than 40 characters, is shortened to the first 19, "..", and the last 19;
+ * the culture is "none" for a neutral language (NULL, empty, "neutral" or
+ * "*") and, when longer than 8 characters, is shortened to the first 3, "..",
+ * and the last 3 ("sr-latn-rs" -> "sr-..-rs").  A missing token is written
+ * "none".  Checked against real component store folder names (x86, amd64,
+ * wow64, arm64.x86, cultures, long names).  Returns a malloc'd string, NULL
+ * if @p id lacks name, version or arch, or on allocation failure.
  */
 OFFSERV_API char *offserv_identity_key_form(const struct offserv_identity *id);
 
-/** The 64-bit pseudo-key hash inside the key form. */
+/**
+ * The 64-bit pseudo-key hash inside the key form: the attributes name,
+ * culture, type, version, publicKeyToken, processorArchitecture and
+ * versionScope, in that order, absent ones and a "none" culture skipped,
+ * each attribute name and value hashed case-insensitively (ASCII).
+ */
 OFFSERV_API uint64_t offserv_identity_pseudo_key(const struct offserv_identity *id);
 
 /** One `<parent>` alternative set of a package manifest. */
@@ -137,15 +147,24 @@ struct offserv_mum {
  * accepted.  On error returns a CBS status and writes a message naming the
  * problem into @p err (which the caller prefixes with the file name).
  *
+ * UTF-16 with a byte-order mark is accepted too.  Elements are matched by
+ * local name in the asm.v3 namespace or in none.
+ *
  * @retval OFFSERV_OK parsed; free with offserv_mum_free()
- * @retval OFFSERV_CBS_E_XML_PARSER_FAILURE not well-formed, DTD or entity present
- * @retval OFFSERV_CBS_E_INVALID_PACKAGE well-formed but not a package manifest
+ * @retval OFFSERV_CBS_E_XML_PARSER_FAILURE empty, not well-formed, DTD or entity present
+ * @retval OFFSERV_CBS_E_INVALID_PACKAGE well-formed but not a package manifest: another
+ *         root element, no `<package>`, an identity without name, version or
+ *         processorArchitecture, an invalid version, an attribute over 32 KiB, ...
+ * @retval OFFSERV_E_INVALID_DATA over ::OFFSERV_MANIFEST_MAX_BYTES
  */
 OFFSERV_API offserv_status offserv_mum_parse(const void *data, size_t len,
                                              struct offserv_mum **out, char *err,
                                              size_t errlen);
 
-/** Read and parse a package manifest file (see offserv_mum_parse()). */
+/**
+ * Read and parse a package manifest file (see offserv_mum_parse()); the
+ * message in @p err starts with @p path.
+ */
 OFFSERV_API offserv_status offserv_mum_load(const char *path, struct offserv_mum **out,
                                             char *err, size_t errlen);
 
@@ -215,17 +234,30 @@ struct offserv_manifest {
 	size_t n_sds;
 	/**
 	 * Non-zero when the manifest declares work only a running Windows can
-	 * do (advanced installers, `<genericCommands>`, ...): the package can
-	 * only reach Install Pending offline.
+	 * do: `<genericCommands>`, `<taskScheduler>`, `<instrumentation>`,
+	 * `<mof>`, `<firewallRule>`, an element whose name ends in "AI" or a
+	 * known advanced-installer element (bfsvc, networkComponents, ...), or
+	 * a `<categoryMembership>` with a `<categoryInstance>` (services and the
+	 * like) or typeName "AdvancedInstaller".  A membership that only names
+	 * a category (BootCritical, BootRecovery) does not count.  The package
+	 * can then only reach Install Pending offline.
 	 */
 	int needs_online_work;
 	char *online_work_reason; /**< which element asked for it, or NULL */
-	int is_delta_compressed;  /**< the file began with "DCM\x01": not parsed */
+	int is_delta_compressed;  /**< reserved: offserv_manifest_parse() refuses "DCM\x01" files */
 };
 
 /**
- * Parse a component manifest from memory.  A manifest that starts with
- * "DCM\x01" (delta-compressed) returns OFFSERV_E_NOT_SUPPORTED with a message.
+ * Parse a component manifest from memory (same XML rules and errors as
+ * offserv_mum_parse()).  A manifest that starts with "DCM\x01"
+ * (delta-compressed) returns OFFSERV_E_NOT_SUPPORTED with a message and no
+ * manifest.  Registry values are encoded as the registry stores them:
+ * REG_SZ/REG_EXPAND_SZ UTF-16LE with a NUL; REG_MULTI_SZ from the manifest
+ * form `"a","b"` to UTF-16LE strings each with a NUL plus a final NUL;
+ * REG_DWORD/REG_QWORD from "0x..." or decimal to 4/8 little-endian bytes;
+ * REG_BINARY/REG_NONE from a hex string.  A malformed value, an unknown
+ * valueType, a digest that is not base64 of the method's length, or an
+ * unknown DigestMethod is OFFSERV_CBS_E_INVALID_PACKAGE.
  */
 OFFSERV_API offserv_status offserv_manifest_parse(const void *data, size_t len,
                                                   struct offserv_manifest **out,
@@ -251,7 +283,8 @@ offserv_manifest_find_sd(const struct offserv_manifest *m, const char *name);
  * Refuses (OFFSERV_E_INVALID_NAME, message in @p err) an unknown variable,
  * an absolute or drive-letter path outside a variable, "..", "." or empty
  * components after resolution, NUL or control characters, and reserved
- * device names.  The result is malloc'd into @p out.
+ * device names.  The result is malloc'd into @p out; it is "" for
+ * `$(runtime.bootDrive)\` (the image root).
  */
 OFFSERV_API offserv_status offserv_resolve_destination(const char *destination_path,
                                                        char **out, char *err,
@@ -261,8 +294,10 @@ OFFSERV_API offserv_status offserv_resolve_destination(const char *destination_p
  * Convert SDDL text into a self-relative Windows security descriptor
  * (revision 1, SE_SELF_RELATIVE, owner, group, DACL, SACL as present; ACE
  * types A, D, AU; rights as hex or FA/FR/FW/FX/GA/GR/GW/GX/KA/KR/KW/KX and the
- * two-letter standard rights; SID strings and the common aliases).
- * @p out is malloc'd.
+ * two-letter standard rights; flags OI CI NP IO ID SA FA; control flags P,
+ * AI, AR and NO_ACCESS_CONTROL; SID strings and the well-known aliases that
+ * need no domain).  The layout is Windows' own: the 20-byte header, then
+ * SACL, DACL, owner, group; ACL revision 2.  @p out is malloc'd.
  * @retval OFFSERV_E_INVALID_DATA malformed SDDL (message in @p err)
  */
 OFFSERV_API offserv_status offserv_sddl_to_sd(const char *sddl, uint8_t **out,
@@ -287,7 +322,11 @@ enum offserv_package_state {
 	OFFSERV_STATE_PERMANENT = 0x80,
 };
 
-/** DISM's wording of a state ("Installed", "Install Pending", ...). */
+/**
+ * DISM's wording of a state ("Installed", "Install Pending", ...).  The
+ * absent state is "Absent" as in the CBS states chart (DISM's own API calls
+ * it "Not Present"); an unknown value gives "Unknown".  Never NULL.
+ */
 OFFSERV_API const char *offserv_package_state_name(uint32_t state);
 
 #ifdef __cplusplus

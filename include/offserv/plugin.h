@@ -39,6 +39,7 @@
 #include <stdint.h>
 
 #include <offserv/export.h>
+#include <offserv/log.h>
 #include <offserv/status.h>
 
 #ifdef __cplusplus
@@ -65,19 +66,11 @@ enum offserv_plugin_kind {
 	OFFSERV_PLUGIN_POST_ACTION = 3,   /**< work after a successful commit (DP refresh) */
 };
 
-/** Log levels, as DISM's /LogLevel counts them. */
-enum offserv_log_level {
-	OFFSERV_LOG_ERROR = 1,
-	OFFSERV_LOG_WARNING = 2,
-	OFFSERV_LOG_INFO = 3,
-	OFFSERV_LOG_DEBUG = 4,
-};
-
 /** Services the core offers a plugin; passed to `init`. */
 struct offserv_host {
 	uint32_t abi_version; /**< OFFSERV_PLUGIN_ABI_VERSION of the core */
 	/** Write one line to the site log (OfflineServicingMgr.log), prefixed with the plugin name. */
-	void (*log)(const struct offserv_host *host, enum offserv_log_level level,
+	void (*log)(const struct offserv_host *host, enum offserv_loglevel level,
 	            const char *plugin, const char *fmt, ...) OFFSERV_PRINTF(4, 5);
 	void *core; /**< opaque, for the core's own use */
 };

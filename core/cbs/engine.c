@@ -1,0 +1,1554 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/*
+ * The servicing engine: one run installs a list of expanded CBS packages
+ * into the indexes of one WIM.
+ *
+ * Per index: read the three hives it needs (SOFTWARE, COMPONENTS, SYSTEM)
+ * from the WIM into scratch copies, then for each package
+ *   1. decide applicability against what the index holds now;
+ *   2. plan it completely: parse every manifest, verify every payload file
+ *      against its digest, resolve every destination, build every security
+ *      descriptor, check every registry value -- nothing is changed yet, so
+ *      a failing package leaves no trace;
+ *   3. stage the plan: component store files, projections as hard links,
+ *      manifests, servicing\Packages files into the index's change set;
+ *      registry values, component and package registration into the hives.
+ * Then the hives are committed to scratch files and added to the change
+ * set, the change set is applied (one wimlib update), and after the last
+ * index the WIM is written once.
+ */
+#include <config.h>
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <offserv/applicability.h>
+#include <offserv/cbs.h>
+#include <offserv/engine.h>
+#include <offserv/log.h>
+#include <offserv/util.h>
+
+#include "hive.h"
+#include "wim.h"
+
+#define CBS_KEY "Microsoft\\Windows\\CurrentVersion\\Component Based Servicing"
+#define NESTED_DEPTH_MAX 8
+#define FILE_ATTRIBUTE_ARCHIVE 0x20u
+
+const char *offserv_outcome_name(enum offserv_outcome o)
+{
+	switch (o) {
+	case OFFSERV_OUTCOME_INSTALLED:
+		return "Installed";
+	case OFFSERV_OUTCOME_INSTALL_PENDING:
+		return "Install Pending";
+	case OFFSERV_OUTCOME_ALREADY_INSTALLED:
+		return "Already installed";
+	case OFFSERV_OUTCOME_NOT_APPLICABLE:
+		return "Not applicable";
+	case OFFSERV_OUTCOME_SUPERSEDED:
+		return "Superseded";
+	case OFFSERV_OUTCOME_FAILED:
+		return "Failed";
+	case OFFSERV_OUTCOME_CANCELLED:
+		return "Cancelled";
+	case OFFSERV_OUTCOME_NOT_ATTEMPTED:
+		return "Not attempted";
+	}
+	return "Unknown";
+}
+
+/* ---------------------------------------------------------------------- */
+/* Plans                                                                   */
+
+struct plan_file {
+	char *src;        /* payload on the servicing drive */
+	char *store_path; /* Windows/WinSxS/<key form>/<name> */
+	char *dest_path;  /* projection, NULL when the file stays in the store */
+	uint8_t *sd;
+	size_t sd_len;
+	uint32_t attributes;
+};
+
+enum reg_hive { REG_SOFTWARE, REG_SYSTEM };
+
+struct plan_value {
+	enum reg_hive hive;
+	char *key;  /* path inside the hive */
+	char *name;
+	uint32_t type;
+	uint8_t *data;
+	size_t len;
+};
+
+struct plan_component {
+	char *key_form;
+	char *manifest_src;
+	char *identity_text; /* COMPONENTS "identity" value */
+	uint8_t manifest_sha256[32];
+	char **file_names;
+	size_t n_file_names;
+};
+
+struct plan {
+	struct offserv_mum *mum;
+	char *identity;
+	char *mum_src;
+	char *cat_src;
+	struct plan_file *files;
+	size_t n_files;
+	struct plan_component *comps;
+	size_t n_comps;
+	struct plan_value *values;
+	size_t n_values;
+	int needs_online_work;
+	char *online_reason;
+	uint64_t bytes;
+};
+
+static void plan_free(struct plan *p)
+{
+	offserv_mum_free(p->mum);
+	free(p->identity);
+	free(p->mum_src);
+	free(p->cat_src);
+	for (size_t i = 0; i < p->n_files; i++) {
+		free(p->files[i].src);
+		free(p->files[i].store_path);
+		free(p->files[i].dest_path);
+		free(p->files[i].sd);
+	}
+	free(p->files);
+	for (size_t i = 0; i < p->n_comps; i++) {
+		free(p->comps[i].key_form);
+		free(p->comps[i].manifest_src);
+		free(p->comps[i].identity_text);
+		for (size_t j = 0; j < p->comps[i].n_file_names; j++)
+			free(p->comps[i].file_names[j]);
+		free(p->comps[i].file_names);
+	}
+	free(p->comps);
+	for (size_t i = 0; i < p->n_values; i++) {
+		free(p->values[i].key);
+		free(p->values[i].name);
+		free(p->values[i].data);
+	}
+	free(p->values);
+	free(p->online_reason);
+	memset(p, 0, sizeof(*p));
+}
+
+/* Grow an array by one zeroed element; NULL on allocation failure. */
+static void *grow(void *arrp, size_t *n, size_t size)
+{
+	void **arr = arrp;
+	char *na = realloc(*arr, (*n + 1) * size);
+
+	if (!na)
+		return NULL;
+	memset(na + *n * size, 0, size);
+	*arr = na;
+	return na + (*n)++ * size;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Run state                                                               */
+
+struct run {
+	const struct offserv_engine_options *o;
+	const struct offserv_engine_package *pkgs;
+	size_t n_pkgs;
+	struct offserv_engine_report *report;
+	struct offserv_wim *wim;
+	size_t n_indexes;
+	size_t index_pos;
+	int cancelled;
+	char err[1024];
+};
+
+struct index_state {
+	int index;
+	char *work;
+	char *arch; /* "x86", "x64", "arm64" */
+	struct offserv_hive *software, *system, *components;
+	char *software_local, *system_local, *components_local;
+	struct offserv_wim_changeset *cs;
+	struct offserv_installed_package *installed;
+	size_t n_installed;
+	char **planned_paths; /* image paths already in the change set */
+	size_t n_planned;
+	int pending_needed;
+	int changed;
+};
+
+static void logf_both(struct run *r, int level, const char *fmt, ...) OFFSERV_PRINTF(3, 4);
+
+static void logf_both(struct run *r, int level, const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	offserv_logfile_write(r->o->sms_log, level, NULL, "%s", msg);
+	offserv_dismlog_provider(r->o->dism_log, level, "DISM Package Manager", "CDISMPackageManager",
+	                         "Internal_InstallPackage", OFFSERV_OK, "%s", msg);
+}
+
+static int report_progress(struct run *r, int index, size_t pkg, const char *identity,
+                           const char *step, double within)
+{
+	struct offserv_engine_progress p = {
+		.index = index,
+		.package = pkg,
+		.n_packages = r->n_pkgs,
+		.identity = identity,
+		.step = step,
+	};
+	double per_index = 100.0 / (double)(r->n_indexes ? r->n_indexes : 1);
+	double per_pkg = per_index / (double)(r->n_pkgs + 1);
+
+	p.percent = per_index * (double)r->index_pos + per_pkg * ((double)pkg + within);
+	if (p.percent > 100.0)
+		p.percent = 100.0;
+	if (r->cancelled)
+		return 1;
+	if (r->o->progress && r->o->progress(r->o->progress_ctx, &p))
+		r->cancelled = 1;
+	return r->cancelled;
+}
+
+static offserv_status add_result(struct run *r, int index, size_t pkg, const char *identity,
+                                 enum offserv_outcome outcome, offserv_status status,
+                                 const char *fmt, ...) OFFSERV_PRINTF(7, 8);
+
+static offserv_status add_result(struct run *r, int index, size_t pkg, const char *identity,
+                                 enum offserv_outcome outcome, offserv_status status,
+                                 const char *fmt, ...)
+{
+	struct offserv_engine_report *rep = r->report;
+	struct offserv_engine_result *res;
+	va_list ap;
+	char *msg = NULL;
+
+	res = grow(&rep->results, &rep->n_results, sizeof(*res));
+	if (!res)
+		return OFFSERV_E_OUTOFMEMORY;
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	res->index = index;
+	res->package = pkg;
+	res->identity = identity ? strdup(identity) : NULL;
+	res->outcome = outcome;
+	res->status = status;
+	res->message = msg ? msg : strdup("");
+	return OFFSERV_OK;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Files on the servicing drive                                            */
+
+/*
+ * Find @p rel under @p dir, each component matched case-insensitively (CAB
+ * member names and manifest names differ in case from real file names).
+ * @p rel has been sanitized: '/' separated, no "..".
+ */
+static char *find_ci(const char *dir, const char *rel)
+{
+	char *cur = strdup(dir), *copy = strdup(rel), *save = NULL, *part;
+
+	if (!cur || !copy)
+		goto fail;
+	for (part = strtok_r(copy, "/", &save); part; part = strtok_r(NULL, "/", &save)) {
+		char *exact = offserv_path_join(cur, part), *found = NULL;
+		struct stat st;
+		DIR *d;
+		struct dirent *e;
+
+		if (!exact)
+			goto fail;
+		if (lstat(exact, &st) == 0) {
+			free(cur);
+			cur = exact;
+			continue;
+		}
+		free(exact);
+		d = opendir(cur);
+		if (!d)
+			goto fail;
+		while ((e = readdir(d)) != NULL) {
+			if (strcasecmp(e->d_name, part) == 0) {
+				found = offserv_path_join(cur, e->d_name);
+				break;
+			}
+		}
+		closedir(d);
+		if (!found)
+			goto fail;
+		free(cur);
+		cur = found;
+	}
+	free(copy);
+	return cur;
+fail:
+	free(cur);
+	free(copy);
+	return NULL;
+}
+
+/* Verify @p path against a manifest digest. */
+static offserv_status verify_digest(const char *path, const struct offserv_manifest_file *f,
+                                    uint64_t *size, char *err, size_t errlen)
+{
+	uint8_t digest[32];
+	struct stat st;
+	offserv_status s;
+
+	if (f->hash_alg == OFFSERV_HASH_SHA256) {
+		s = offserv_sha256_file(path, digest, size, err, errlen);
+		if (OFFSERV_FAILED(s))
+			return s;
+		if (f->hash_len != 32 || memcmp(digest, f->digest, 32) != 0)
+			goto mismatch;
+		return OFFSERV_OK;
+	}
+	if (f->hash_alg == OFFSERV_HASH_SHA1) {
+		struct offserv_sha1 ctx;
+		uint8_t buf[65536];
+		FILE *fp = fopen(path, "rb");
+		size_t n;
+		uint64_t total = 0;
+
+		if (!fp) {
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+			return offserv_status_from_errno(errno);
+		}
+		offserv_sha1_init(&ctx);
+		while ((n = fread(buf, 1, sizeof(buf), fp)) > 0) {
+			offserv_sha1_update(&ctx, buf, n);
+			total += n;
+		}
+		fclose(fp);
+		offserv_sha1_final(&ctx, digest);
+		*size = total;
+		if (f->hash_len != 20 || memcmp(digest, f->digest, 20) != 0)
+			goto mismatch;
+		return OFFSERV_OK;
+	}
+	/* A file without a digest cannot be verified: refuse it. */
+	if (stat(path, &st) == 0)
+		*size = (uint64_t)st.st_size;
+	snprintf(err, errlen, "%s: the manifest lists no SHA-256 or SHA-1 digest for %s", path,
+	         f->name);
+	return OFFSERV_SXS_E_FILE_HASH_MISMATCH;
+mismatch:
+	snprintf(err, errlen, "%s does not match the digest its manifest lists for %s", path,
+	         f->name);
+	return OFFSERV_SXS_E_FILE_HASH_MISMATCH;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Planning                                                                */
+
+/* "Name, Culture=neutral, Version=..., PublicKeyToken=..., ProcessorArchitecture=..., versionScope=NonSxS" */
+static char *identity_text(const struct offserv_identity *id)
+{
+	char *s = NULL;
+	int n = asprintf(&s, "%s, Culture=%s, Version=%s, PublicKeyToken=%s, ProcessorArchitecture=%s%s%s",
+	                 id->name, id->language ? id->language : "neutral", id->version,
+	                 id->token ? id->token : "", id->arch,
+	                 id->version_scope ? ", versionScope=" : "",
+	                 id->version_scope ? id->version_scope : "");
+
+	return n < 0 ? NULL : s;
+}
+
+static int path_planned(struct index_state *ix, const char *path)
+{
+	for (size_t i = 0; i < ix->n_planned; i++)
+		if (strcasecmp(ix->planned_paths[i], path) == 0)
+			return 1;
+	return 0;
+}
+
+/* Map a manifest registry key to a hive and a path inside it. */
+static offserv_status map_registry_key(const char *key_name, enum reg_hive *hive, char **path,
+                                       char *err, size_t errlen)
+{
+	static const struct {
+		const char *prefix;
+		enum reg_hive hive;
+		const char *replace;
+	} roots[] = {
+		{"HKEY_LOCAL_MACHINE\\SOFTWARE", REG_SOFTWARE, ""},
+		{"HKLM\\SOFTWARE", REG_SOFTWARE, ""},
+		{"HKEY_LOCAL_MACHINE\\SYSTEM", REG_SYSTEM, ""},
+		{"HKLM\\SYSTEM", REG_SYSTEM, ""},
+		{"HKEY_CLASSES_ROOT", REG_SOFTWARE, "Classes"},
+		{"HKCR", REG_SOFTWARE, "Classes"},
+	};
+
+	for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]); i++) {
+		size_t n = strlen(roots[i].prefix);
+		const char *rest;
+		if (strncasecmp(key_name, roots[i].prefix, n) != 0 ||
+		    (key_name[n] != '\0' && key_name[n] != '\\'))
+			continue;
+		rest = key_name + n;
+		while (*rest == '\\')
+			rest++;
+		if (asprintf(path, "%s%s%s", roots[i].replace,
+		             *roots[i].replace && *rest ? "\\" : "", rest) < 0)
+			return OFFSERV_E_OUTOFMEMORY;
+		*hive = roots[i].hive;
+		if (strstr(*path, "\\\\") || strstr(*path, "..")) {
+			snprintf(err, errlen, "registry key \"%s\" is malformed", key_name);
+			free(*path);
+			*path = NULL;
+			return OFFSERV_CBS_E_INVALID_PACKAGE;
+		}
+		return OFFSERV_OK;
+	}
+	snprintf(err, errlen,
+	         "registry key \"%s\" is under a root that cannot be written offline "
+	         "(only HKEY_LOCAL_MACHINE\\SOFTWARE, \\SYSTEM and HKEY_CLASSES_ROOT)",
+	         key_name);
+	return OFFSERV_E_NOT_SUPPORTED;
+}
+
+static offserv_status plan_component(struct run *r, struct index_state *ix, struct plan *p,
+                                     const char *dir, const struct offserv_identity *cid,
+                                     char *err, size_t errlen)
+{
+	struct offserv_manifest *m = NULL;
+	struct plan_component *pc;
+	char *key_form = offserv_identity_key_form(cid), *man_rel = NULL, *man_path = NULL;
+	char *mkey = NULL;
+	char *man_data = NULL;
+	size_t man_len = 0;
+	offserv_status s = OFFSERV_OK;
+
+	if (!key_form) {
+		snprintf(err, errlen, "component %s has an incomplete identity",
+		         cid->name ? cid->name : "(unnamed)");
+		return OFFSERV_CBS_E_INVALID_PACKAGE;
+	}
+	if (asprintf(&man_rel, "%s.manifest", key_form) < 0) {
+		s = OFFSERV_E_OUTOFMEMORY;
+		goto out;
+	}
+	man_path = find_ci(dir, man_rel);
+	if (!man_path) {
+		snprintf(err, errlen, "the package has no manifest %s for component %s", man_rel,
+		         cid->name);
+		s = OFFSERV_CBS_E_SOURCE_MISSING;
+		goto out;
+	}
+	s = offserv_read_file(man_path, OFFSERV_MANIFEST_MAX_BYTES, &man_data, &man_len, err,
+	                      errlen);
+	if (OFFSERV_FAILED(s))
+		goto out;
+	s = offserv_manifest_parse(man_data, man_len, &m, err, errlen);
+	if (OFFSERV_FAILED(s)) {
+		char inner[768];
+		snprintf(inner, sizeof(inner), "%s", err);
+		snprintf(err, errlen, "%s: %s", man_path, inner);
+		goto out;
+	}
+	mkey = offserv_identity_key_form(&m->id);
+	if (!mkey || strcmp(mkey, key_form) != 0) {
+		snprintf(err, errlen, "%s: its identity (%s) differs from the one the package names (%s)",
+		         man_path, mkey ? mkey : "incomplete", key_form);
+		s = OFFSERV_CBS_E_INVALID_PACKAGE;
+		goto out;
+	}
+	if (m->needs_online_work && !p->needs_online_work) {
+		p->needs_online_work = 1;
+		if (asprintf(&p->online_reason, "%s (%s)", cid->name,
+		             m->online_work_reason ? m->online_work_reason : "online work") < 0)
+			p->online_reason = NULL;
+	}
+	pc = grow(&p->comps, &p->n_comps, sizeof(*pc));
+	if (!pc) {
+		s = OFFSERV_E_OUTOFMEMORY;
+		goto out;
+	}
+	pc->key_form = key_form;
+	key_form = NULL;
+	pc->manifest_src = man_path;
+	man_path = NULL;
+	pc->identity_text = identity_text(&m->id);
+	offserv_sha256(man_data, man_len, pc->manifest_sha256);
+
+	for (size_t i = 0; i < m->n_files; i++) {
+		const struct offserv_manifest_file *f = &m->files[i];
+		struct plan_file *pf;
+		char *name = NULL, *payload_rel = NULL, *src = NULL, *dest_dir = NULL;
+		struct offserv_wim_stat st;
+		char **fn;
+		uint64_t size = 0;
+
+		s = offserv_path_sanitize(f->name, &name, err, errlen);
+		if (OFFSERV_FAILED(s))
+			goto out;
+		fn = grow(&pc->file_names, &pc->n_file_names, sizeof(*fn));
+		if (!fn) {
+			free(name);
+			s = OFFSERV_E_OUTOFMEMORY;
+			goto out;
+		}
+		*fn = strdup(name);
+		if (asprintf(&payload_rel, "%s/%s", pc->key_form, name) < 0) {
+			free(name);
+			s = OFFSERV_E_OUTOFMEMORY;
+			goto out;
+		}
+		src = find_ci(dir, payload_rel);
+		if (!src) {
+			snprintf(err, errlen, "the package has no payload %s for component %s",
+			         payload_rel, cid->name);
+			free(name);
+			free(payload_rel);
+			s = OFFSERV_CBS_E_SOURCE_MISSING;
+			goto out;
+		}
+		free(payload_rel);
+		s = verify_digest(src, f, &size, err, errlen);
+		if (OFFSERV_FAILED(s)) {
+			free(name);
+			free(src);
+			goto out;
+		}
+		pf = grow(&p->files, &p->n_files, sizeof(*pf));
+		if (!pf) {
+			free(name);
+			free(src);
+			s = OFFSERV_E_OUTOFMEMORY;
+			goto out;
+		}
+		pf->src = src;
+		p->bytes += size;
+		if (asprintf(&pf->store_path, "Windows/WinSxS/%s/%s", pc->key_form, name) < 0) {
+			free(name);
+			s = OFFSERV_E_OUTOFMEMORY;
+			goto out;
+		}
+		if (f->destination_path && *f->destination_path) {
+			s = offserv_resolve_destination(f->destination_path, &dest_dir, err, errlen);
+			if (OFFSERV_FAILED(s)) {
+				char inner[768];
+				snprintf(inner, sizeof(inner), "%s", err);
+				snprintf(err, errlen, "%s: file %s: %s", man_rel, f->name, inner);
+				free(name);
+				goto out;
+			}
+			if (asprintf(&pf->dest_path, "%s%s%s", dest_dir, *dest_dir ? "/" : "",
+			             name) < 0) {
+				free(dest_dir);
+				free(name);
+				s = OFFSERV_E_OUTOFMEMORY;
+				goto out;
+			}
+			free(dest_dir);
+		}
+		free(name);
+		/* A replaced file keeps its descriptor and attributes; a new one
+		 * gets the descriptor its manifest names. */
+		memset(&st, 0, sizeof(st));
+		if (pf->dest_path &&
+		    offserv_wim_stat(r->wim, ix->index, pf->dest_path, 0, &st, NULL, 0) == OFFSERV_OK &&
+		    !st.is_dir) {
+			if (st.sd && st.sd_len) {
+				pf->sd = malloc(st.sd_len);
+				if (pf->sd) {
+					memcpy(pf->sd, st.sd, st.sd_len);
+					pf->sd_len = st.sd_len;
+				}
+			}
+			pf->attributes = st.attributes ? st.attributes : FILE_ATTRIBUTE_ARCHIVE;
+			offserv_wim_stat_clear(&st);
+		} else {
+			const struct offserv_manifest_sd *sd =
+				f->sd_name ? offserv_manifest_find_sd(m, f->sd_name) : NULL;
+			const char *sddl = sd ? sd->sddl : offserv_sddl_wrp_file_default();
+
+			offserv_wim_stat_clear(&st);
+			if (f->sd_name && !sd) {
+				snprintf(err, errlen, "%s: file %s names security descriptor %s, which the manifest does not define",
+				         man_rel, f->name, f->sd_name);
+				s = OFFSERV_CBS_E_INVALID_PACKAGE;
+				goto out;
+			}
+			s = offserv_sddl_to_sd(sddl, &pf->sd, &pf->sd_len, err, errlen);
+			if (OFFSERV_FAILED(s))
+				goto out;
+			pf->attributes = FILE_ATTRIBUTE_ARCHIVE;
+		}
+	}
+
+	for (size_t i = 0; i < m->n_regkeys; i++) {
+		const struct offserv_manifest_regkey *k = &m->regkeys[i];
+		enum reg_hive hive;
+		char *path = NULL;
+
+		s = map_registry_key(k->key_name, &hive, &path, err, errlen);
+		if (OFFSERV_FAILED(s))
+			goto out;
+		if (hive == REG_SYSTEM && !ix->system) {
+			snprintf(err, errlen, "registry key %s needs the SYSTEM hive, which index %d lacks",
+			         k->key_name, ix->index);
+			free(path);
+			s = OFFSERV_CBS_E_IMAGE_UNSERVICEABLE;
+			goto out;
+		}
+		for (size_t j = 0; j <= k->n_values; j++) {
+			struct plan_value *pv;
+			/* j == n_values: the key itself, even without values */
+			if (j == k->n_values && k->n_values > 0)
+				break;
+			pv = grow(&p->values, &p->n_values, sizeof(*pv));
+			if (!pv) {
+				free(path);
+				s = OFFSERV_E_OUTOFMEMORY;
+				goto out;
+			}
+			pv->hive = hive;
+			pv->key = strdup(path);
+			if (j < k->n_values) {
+				const struct offserv_manifest_regvalue *v = &k->values[j];
+				if (v->len > OFFSERV_HIVE_MAX_VALUE_LEN) {
+					snprintf(err, errlen, "registry value %s\\%s is %zu bytes, over the %u bytes offserv can write",
+					         k->key_name, v->name, v->len, OFFSERV_HIVE_MAX_VALUE_LEN);
+					free(path);
+					s = OFFSERV_E_NOT_SUPPORTED;
+					goto out;
+				}
+				pv->name = strdup(v->name ? v->name : "");
+				pv->type = (uint32_t)v->type;
+				pv->len = v->len;
+				pv->data = malloc(v->len ? v->len : 1);
+				if (pv->data && v->len)
+					memcpy(pv->data, v->data, v->len);
+			}
+		}
+		free(path);
+	}
+out:
+	offserv_manifest_free(m);
+	free(key_form);
+	free(mkey);
+	free(man_rel);
+	free(man_path);
+	free(man_data);
+	return s;
+}
+
+static offserv_status plan_updates(struct run *r, struct index_state *ix, struct plan *p,
+                                   const char *dir, const struct offserv_mum *mum, int depth,
+                                   char *err, size_t errlen)
+{
+	offserv_status s;
+
+	if (depth > NESTED_DEPTH_MAX) {
+		snprintf(err, errlen, "package manifests nest deeper than %d levels", NESTED_DEPTH_MAX);
+		return OFFSERV_CBS_E_INVALID_PACKAGE;
+	}
+	for (size_t i = 0; i < mum->n_updates; i++) {
+		const struct offserv_mum_update *u = &mum->updates[i];
+
+		if (u->kind == OFFSERV_UPDATE_COMPONENT) {
+			s = plan_component(r, ix, p, dir, &u->id, err, errlen);
+			if (OFFSERV_FAILED(s))
+				return s;
+		} else if (u->kind == OFFSERV_UPDATE_PACKAGE) {
+			char *ident = offserv_identity_package_string(&u->id), *rel = NULL, *path;
+			struct offserv_mum *nested = NULL;
+
+			if (!ident || asprintf(&rel, "%s.mum", ident) < 0) {
+				free(ident);
+				return OFFSERV_E_OUTOFMEMORY;
+			}
+			path = find_ci(dir, rel);
+			if (!path) {
+				snprintf(err, errlen, "the package has no manifest %s for its update %s", rel,
+				         u->name ? u->name : ident);
+				free(ident);
+				free(rel);
+				return OFFSERV_CBS_E_SOURCE_MISSING;
+			}
+			free(ident);
+			free(rel);
+			s = offserv_mum_load(path, &nested, err, errlen);
+			free(path);
+			if (OFFSERV_FAILED(s))
+				return s;
+			s = plan_updates(r, ix, p, dir, nested, depth + 1, err, errlen);
+			offserv_mum_free(nested);
+			if (OFFSERV_FAILED(s))
+				return s;
+		} else {
+			snprintf(err, errlen, "update %s is a driver; drivers cannot be installed offline yet",
+			         u->name ? u->name : "(unnamed)");
+			return OFFSERV_E_NOT_SUPPORTED;
+		}
+	}
+	return OFFSERV_OK;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Hives                                                                   */
+
+static offserv_status open_hive(struct run *r, struct index_state *ix, const char *name,
+                                int required, struct offserv_hive **h, char **local)
+{
+	char *image_path = NULL;
+	char **locals = NULL;
+	const char *paths[1];
+	offserv_status s;
+
+	if (asprintf(&image_path, "Windows/System32/config/%s", name) < 0)
+		return OFFSERV_E_OUTOFMEMORY;
+	paths[0] = image_path;
+	s = offserv_wim_extract(r->wim, ix->index, paths, 1, ix->work, 0, &locals, r->err,
+	                        sizeof(r->err));
+	free(image_path);
+	if (OFFSERV_FAILED(s)) {
+		if (!required && (s == OFFSERV_E_FILE_NOT_FOUND || s == OFFSERV_E_PATH_NOT_FOUND)) {
+			r->err[0] = '\0';
+			return OFFSERV_OK;
+		}
+		if (s == OFFSERV_E_FILE_NOT_FOUND || s == OFFSERV_E_PATH_NOT_FOUND) {
+			snprintf(r->err, sizeof(r->err),
+			         "%s index %d is not a Windows image: it has no Windows\\System32\\config\\%s hive",
+			         offserv_wim_path(r->wim), ix->index, name);
+			return OFFSERV_CBS_E_IMAGE_UNSERVICEABLE;
+		}
+		return s;
+	}
+	*local = locals[0];
+	locals[0] = NULL;
+	offserv_wim_strv_free(locals, 1);
+	s = offserv_hive_open(*local, OFFSERV_HIVE_WRITE, h, r->err, sizeof(r->err));
+	if (OFFSERV_FAILED(s) && s == OFFSERV_E_BAD_FORMAT)
+		s = OFFSERV_CBS_E_IMAGE_UNSERVICEABLE;
+	return s;
+}
+
+/* The packages registered in SOFTWARE's Component Based Servicing\Packages. */
+static offserv_status read_installed(struct run *r, struct index_state *ix)
+{
+	offserv_hive_key pk, k;
+	char **names = NULL;
+	size_t n = 0;
+	offserv_status s;
+
+	s = offserv_hive_find(ix->software, 0, CBS_KEY "\\Packages", &pk, NULL, 0);
+	if (s == OFFSERV_E_FILE_NOT_FOUND)
+		return OFFSERV_OK;
+	if (OFFSERV_FAILED(s))
+		return s;
+	s = offserv_hive_subkeys(ix->software, pk, &names, &n, r->err, sizeof(r->err));
+	if (OFFSERV_FAILED(s))
+		return s;
+	for (size_t i = 0; i < n; i++) {
+		struct offserv_installed_package *ip;
+		uint32_t state = 0;
+
+		if (OFFSERV_FAILED(offserv_hive_find(ix->software, pk, names[i], &k, NULL, 0)) ||
+		    OFFSERV_FAILED(offserv_hive_get_dword(ix->software, k, "CurrentState", &state,
+		                                          NULL, 0)))
+			continue;
+		ip = grow(&ix->installed, &ix->n_installed, sizeof(*ip));
+		if (!ip) {
+			offserv_hive_free_names(names);
+			return OFFSERV_E_OUTOFMEMORY;
+		}
+		ip->identity = strdup(names[i]);
+		ip->state = state;
+	}
+	offserv_hive_free_names(names);
+	return OFFSERV_OK;
+}
+
+static offserv_status set_installed_state(struct index_state *ix, const char *identity,
+                                          uint32_t state)
+{
+	struct offserv_installed_package *ip;
+
+	for (size_t i = 0; i < ix->n_installed; i++) {
+		if (strcasecmp(ix->installed[i].identity, identity) == 0) {
+			ix->installed[i].state = state;
+			return OFFSERV_OK;
+		}
+	}
+	ip = grow(&ix->installed, &ix->n_installed, sizeof(*ip));
+	if (!ip)
+		return OFFSERV_E_OUTOFMEMORY;
+	ip->identity = strdup(identity);
+	ip->state = state;
+	return ip->identity ? OFFSERV_OK : OFFSERV_E_OUTOFMEMORY;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Staging a plan                                                          */
+
+static offserv_status stage_plan(struct run *r, struct index_state *ix, struct plan *p,
+                                 const struct offserv_engine_package *pkg, uint32_t state)
+{
+	char *err = r->err;
+	size_t errlen = sizeof(r->err);
+	offserv_status s = OFFSERV_OK;
+	offserv_hive_key k, owners;
+	uint64_t ft = offserv_filetime_now();
+	char *path = NULL;
+	uint8_t *wrp = NULL;
+	size_t wrp_len = 0;
+
+	s = offserv_sddl_to_sd(offserv_sddl_wrp_file_default(), &wrp, &wrp_len, err, errlen);
+	if (OFFSERV_FAILED(s))
+		return s;
+
+	/* Component store, projections. */
+	for (size_t i = 0; i < p->n_files; i++) {
+		struct plan_file *f = &p->files[i];
+		char **pp;
+
+		s = offserv_wim_changeset_add_file(ix->cs, f->store_path, f->src, f->sd, f->sd_len,
+		                                   f->attributes, err, errlen);
+		if (OFFSERV_FAILED(s))
+			goto out;
+		if (f->dest_path) {
+			s = offserv_wim_changeset_link(ix->cs, f->store_path, f->dest_path, err, errlen);
+			if (OFFSERV_FAILED(s))
+				goto out;
+			pp = grow(&ix->planned_paths, &ix->n_planned, sizeof(*pp));
+			if (pp)
+				*pp = strdup(f->dest_path);
+		}
+	}
+	/* Manifests and component registration. */
+	for (size_t i = 0; i < p->n_comps; i++) {
+		struct plan_component *c = &p->comps[i];
+
+		free(path);
+		path = NULL;
+		if (asprintf(&path, "Windows/WinSxS/Manifests/%s.manifest", c->key_form) < 0) {
+			s = OFFSERV_E_OUTOFMEMORY;
+			goto out;
+		}
+		if (!path_planned(ix, path)) {
+			char **pp;
+			s = offserv_wim_changeset_add_file(ix->cs, path, c->manifest_src, wrp, wrp_len,
+			                                   FILE_ATTRIBUTE_ARCHIVE, err, errlen);
+			if (OFFSERV_FAILED(s))
+				goto out;
+			pp = grow(&ix->planned_paths, &ix->n_planned, sizeof(*pp));
+			if (pp)
+				*pp = strdup(path);
+		}
+		if (ix->components) {
+			offserv_hive_key ck, dk;
+			char *vname = NULL;
+
+			free(path);
+			path = NULL;
+			if (asprintf(&path, "DerivedData\\Components\\%s", c->key_form) < 0) {
+				s = OFFSERV_E_OUTOFMEMORY;
+				goto out;
+			}
+			s = offserv_hive_create(ix->components, 0, path, &ck, err, errlen);
+			if (OFFSERV_FAILED(s))
+				goto out;
+			s = offserv_hive_set_binary(ix->components, ck, "identity", c->identity_text,
+			                            strlen(c->identity_text), err, errlen);
+			if (OFFSERV_FAILED(s))
+				goto out;
+			s = offserv_hive_set_binary(ix->components, ck, "S256H", c->manifest_sha256, 32,
+			                            err, errlen);
+			if (OFFSERV_FAILED(s))
+				goto out;
+			for (size_t j = 0; j < c->n_file_names; j++) {
+				if (asprintf(&vname, "f!%s", c->file_names[j]) < 0) {
+					s = OFFSERV_E_OUTOFMEMORY;
+					goto out;
+				}
+				s = offserv_hive_set_binary(ix->components, ck, vname, "", 0, err, errlen);
+				free(vname);
+				vname = NULL;
+				if (OFFSERV_FAILED(s))
+					goto out;
+			}
+			free(path);
+			path = NULL;
+			if (asprintf(&path, "CanonicalData\\Deployments\\%s", c->key_form) < 0) {
+				s = OFFSERV_E_OUTOFMEMORY;
+				goto out;
+			}
+			s = offserv_hive_create(ix->components, 0, path, &dk, err, errlen);
+			if (OFFSERV_FAILED(s))
+				goto out;
+			if (asprintf(&vname, "p!%s", p->identity) < 0) {
+				s = OFFSERV_E_OUTOFMEMORY;
+				goto out;
+			}
+			s = offserv_hive_set_binary(ix->components, dk, vname, "", 0, err, errlen);
+			free(vname);
+			if (OFFSERV_FAILED(s))
+				goto out;
+			s = offserv_hive_set_binary(ix->components, dk, "appid", c->identity_text,
+			                            strlen(c->identity_text), err, errlen);
+			if (OFFSERV_FAILED(s))
+				goto out;
+		}
+	}
+	/* Registry keys the manifests declare. */
+	for (size_t i = 0; i < p->n_values; i++) {
+		struct plan_value *v = &p->values[i];
+		struct offserv_hive *h = v->hive == REG_SYSTEM ? ix->system : ix->software;
+
+		if (v->hive == REG_SYSTEM)
+			s = offserv_hive_system_key(h, v->key, 1, &k, err, errlen);
+		else
+			s = offserv_hive_create(h, 0, v->key, &k, err, errlen);
+		if (OFFSERV_FAILED(s))
+			goto out;
+		if (v->name) {
+			s = offserv_hive_set_value(h, k, v->name, v->type, v->data, v->len, err, errlen);
+			if (OFFSERV_FAILED(s))
+				goto out;
+		}
+	}
+	/* servicing\Packages: the manifest and its catalogue. */
+	free(path);
+	path = NULL;
+	if (asprintf(&path, "Windows/servicing/Packages/%s.mum", p->identity) < 0) {
+		s = OFFSERV_E_OUTOFMEMORY;
+		goto out;
+	}
+	s = offserv_wim_changeset_add_file(ix->cs, path, p->mum_src, wrp, wrp_len,
+	                                   FILE_ATTRIBUTE_ARCHIVE, err, errlen);
+	if (OFFSERV_FAILED(s))
+		goto out;
+	if (p->cat_src) {
+		free(path);
+		path = NULL;
+		if (asprintf(&path, "Windows/servicing/Packages/%s.cat", p->identity) < 0) {
+			s = OFFSERV_E_OUTOFMEMORY;
+			goto out;
+		}
+		s = offserv_wim_changeset_add_file(ix->cs, path, p->cat_src, wrp, wrp_len,
+		                                   FILE_ATTRIBUTE_ARCHIVE, err, errlen);
+		if (OFFSERV_FAILED(s))
+			goto out;
+	}
+	/* Package registration, as DISM writes it. */
+	free(path);
+	path = NULL;
+	if (asprintf(&path, CBS_KEY "\\Packages\\%s", p->identity) < 0) {
+		s = OFFSERV_E_OUTOFMEMORY;
+		goto out;
+	}
+	s = offserv_hive_create(ix->software, 0, path, &k, err, errlen);
+	if (OFFSERV_SUCCEEDED(s))
+		s = offserv_hive_set_dword(ix->software, k, "CurrentState", state, err, errlen);
+	if (OFFSERV_SUCCEEDED(s))
+		s = offserv_hive_set_sz(ix->software, k, "InstallClient", "DISM Package Manager Provider",
+		                        err, errlen);
+	if (OFFSERV_SUCCEEDED(s)) {
+		char *iname = NULL;
+		if (asprintf(&iname, "%s.mum", p->identity) < 0) {
+			s = OFFSERV_E_OUTOFMEMORY;
+			goto out;
+		}
+		s = offserv_hive_set_sz(ix->software, k, "InstallName", iname, err, errlen);
+		free(iname);
+	}
+	if (OFFSERV_SUCCEEDED(s))
+		s = offserv_hive_set_sz(ix->software, k, "InstallLocation",
+		                        pkg->source ? pkg->source : pkg->dir, err, errlen);
+	if (OFFSERV_SUCCEEDED(s))
+		s = offserv_hive_set_dword(ix->software, k, "InstallTimeHigh", (uint32_t)(ft >> 32), err,
+		                           errlen);
+	if (OFFSERV_SUCCEEDED(s))
+		s = offserv_hive_set_dword(ix->software, k, "InstallTimeLow", (uint32_t)ft, err, errlen);
+	if (OFFSERV_SUCCEEDED(s))
+		s = offserv_hive_set_sz(ix->software, k, "InstallUser", "S-1-5-18", err, errlen);
+	if (OFFSERV_SUCCEEDED(s))
+		s = offserv_hive_set_dword(ix->software, k, "SelfUpdate", 0, err, errlen);
+	if (OFFSERV_SUCCEEDED(s))
+		s = offserv_hive_set_dword(ix->software, k, "Visibility", 1, err, errlen);
+	if (OFFSERV_SUCCEEDED(s))
+		s = offserv_hive_create(ix->software, k, "Owners", &owners, err, errlen);
+	if (OFFSERV_SUCCEEDED(s))
+		s = offserv_hive_set_dword(ix->software, owners, p->identity, 0x20070, err, errlen);
+	if (OFFSERV_FAILED(s))
+		goto out;
+	/* PackageIndex: name~token~arch~lang~0.0.0.0 -> this version. */
+	{
+		struct offserv_identity idx_id = p->mum->id;
+		char *idx_name;
+		offserv_hive_key ik;
+
+		idx_id.version = (char *)"0.0.0.0";
+		idx_name = offserv_identity_package_string(&idx_id);
+		if (!idx_name) {
+			s = OFFSERV_E_OUTOFMEMORY;
+			goto out;
+		}
+		free(path);
+		path = NULL;
+		if (asprintf(&path, CBS_KEY "\\PackageIndex\\%s", idx_name) < 0) {
+			free(idx_name);
+			s = OFFSERV_E_OUTOFMEMORY;
+			goto out;
+		}
+		free(idx_name);
+		s = offserv_hive_create(ix->software, 0, path, &ik, err, errlen);
+		if (OFFSERV_SUCCEEDED(s))
+			s = offserv_hive_set_dword(ix->software, ik, p->identity, 0, err, errlen);
+		if (OFFSERV_FAILED(s))
+			goto out;
+	}
+	s = set_installed_state(ix, p->identity, state);
+	ix->changed = 1;
+out:
+	free(path);
+	free(wrp);
+	return s;
+}
+
+/* Mark installed packages of the same family with a lower version superseded. */
+static offserv_status supersede_older(struct run *r, struct index_state *ix, struct plan *p)
+{
+	const struct offserv_identity *nid = &p->mum->id;
+	offserv_status s = OFFSERV_OK;
+
+	for (size_t i = 0; i < ix->n_installed; i++) {
+		struct offserv_installed_package *ip = &ix->installed[i];
+		struct offserv_identity old;
+		char *path = NULL;
+		offserv_hive_key k;
+
+		if (ip->state != OFFSERV_STATE_INSTALLED && ip->state != OFFSERV_STATE_INSTALL_PENDING)
+			continue;
+		memset(&old, 0, sizeof(old));
+		if (OFFSERV_FAILED(offserv_identity_parse_package_string(ip->identity, &old)))
+			continue;
+		if (strcasecmp(old.name, nid->name) == 0 &&
+		    strcasecmp(old.arch ? old.arch : "", nid->arch ? nid->arch : "") == 0 &&
+		    offserv_version_compare(old.version, nid->version) < 0) {
+			if (asprintf(&path, CBS_KEY "\\Packages\\%s", ip->identity) < 0) {
+				offserv_identity_clear(&old);
+				return OFFSERV_E_OUTOFMEMORY;
+			}
+			s = offserv_hive_find(ix->software, 0, path, &k, r->err, sizeof(r->err));
+			if (OFFSERV_SUCCEEDED(s))
+				s = offserv_hive_set_dword(ix->software, k, "CurrentState",
+				                           OFFSERV_STATE_SUPERSEDED, r->err, sizeof(r->err));
+			free(path);
+			if (OFFSERV_FAILED(s)) {
+				offserv_identity_clear(&old);
+				return s;
+			}
+			ip->state = OFFSERV_STATE_SUPERSEDED;
+			logf_both(r, OFFSERV_LOG_INFO, "Package %s is superseded by %s", ip->identity,
+			          p->identity);
+		}
+		offserv_identity_clear(&old);
+	}
+	return s;
+}
+
+/* pending.xml and the identifier COMPONENTS must carry with it. */
+static offserv_status write_pending(struct run *r, struct index_state *ix)
+{
+	struct offserv_wim_stat st;
+	char guid[37], ident[33], *xml = NULL, *local = NULL;
+	uint8_t *u16 = NULL;
+	size_t u16_len = 0, j = 0;
+	offserv_status s;
+	uint8_t *wrp = NULL;
+	size_t wrp_len = 0;
+
+	memset(&st, 0, sizeof(st));
+	if (offserv_wim_stat(r->wim, ix->index, "Windows/WinSxS/pending.xml", 0, &st, NULL, 0) ==
+	    OFFSERV_OK) {
+		/* Windows already has work queued; it will run ours with it. */
+		offserv_wim_stat_clear(&st);
+		return OFFSERV_OK;
+	}
+	s = offserv_guid_generate(guid);
+	if (OFFSERV_FAILED(s))
+		return s;
+	for (size_t i = 0; guid[i] && j < 32; i++)
+		if (guid[i] != '-')
+			ident[j++] = guid[i];
+	ident[j] = '\0';
+	if (asprintf(&xml,
+	             "<?xml version='1.0' encoding='utf-8'?>\r\n"
+	             "<PendingTransaction Version=\"3.1\" Identifier=\"%s\">"
+	             "<Transactions></Transactions><ChangeList></ChangeList>"
+	             "<POQ postAction=\"reboot\"></POQ><POQ></POQ>"
+	             "<InstallerQueue Length=\"0x00000000\"></InstallerQueue>"
+	             "<RollbackInformation><AdminHints></AdminHints></RollbackInformation>"
+	             "</PendingTransaction>\r\n",
+	             ident) < 0)
+		return OFFSERV_E_OUTOFMEMORY;
+	local = offserv_path_join(ix->work, "pending.xml");
+	s = local ? offserv_write_file_atomic(local, xml, strlen(xml), 0644, r->err, sizeof(r->err))
+	          : OFFSERV_E_OUTOFMEMORY;
+	if (OFFSERV_SUCCEEDED(s))
+		s = offserv_sddl_to_sd(offserv_sddl_wrp_file_default(), &wrp, &wrp_len, r->err,
+		                       sizeof(r->err));
+	if (OFFSERV_SUCCEEDED(s))
+		s = offserv_wim_changeset_add_file(ix->cs, "Windows/WinSxS/pending.xml", local, wrp,
+		                                   wrp_len, FILE_ATTRIBUTE_ARCHIVE, r->err,
+		                                   sizeof(r->err));
+	if (OFFSERV_SUCCEEDED(s) && ix->components) {
+		s = offserv_utf8_to_utf16le(ident, &u16, &u16_len);
+		/* The identifier without its terminator, as Windows stores it. */
+		if (OFFSERV_SUCCEEDED(s))
+			s = offserv_hive_set_binary(ix->components, offserv_hive_root(ix->components),
+			                            "PendingXmlIdentifier", u16, u16_len - 2, r->err,
+			                            sizeof(r->err));
+	}
+	free(u16);
+	free(wrp);
+	free(xml);
+	free(local);
+	return s;
+}
+
+/* ---------------------------------------------------------------------- */
+/* One package on one index                                                */
+
+static enum offserv_outcome verdict_outcome(enum offserv_applicability v)
+{
+	switch (v) {
+	case OFFSERV_APPLICABLE:
+		return OFFSERV_OUTCOME_INSTALLED;
+	case OFFSERV_ALREADY_INSTALLED:
+		return OFFSERV_OUTCOME_ALREADY_INSTALLED;
+	case OFFSERV_SUPERSEDED:
+		return OFFSERV_OUTCOME_SUPERSEDED;
+	case OFFSERV_NEEDS_NEWER_SSU:
+		return OFFSERV_OUTCOME_FAILED;
+	default:
+		return OFFSERV_OUTCOME_NOT_APPLICABLE;
+	}
+}
+
+/* Returns a failure only for a package that failed (not for a verdict). */
+static offserv_status service_package(struct run *r, struct index_state *ix, size_t i)
+{
+	const struct offserv_engine_package *pkg = &r->pkgs[i];
+	const char *mum_name = pkg->mum_name ? pkg->mum_name : "update.mum";
+	struct plan p;
+	char *mum_path = NULL;
+	offserv_status s;
+	struct offserv_applicability_result ar;
+	uint32_t state;
+
+	memset(&p, 0, sizeof(p));
+	r->err[0] = '\0';
+	mum_path = offserv_path_join(pkg->dir, mum_name);
+	if (!mum_path)
+		return OFFSERV_E_OUTOFMEMORY;
+	s = offserv_mum_load(mum_path, &p.mum, r->err, sizeof(r->err));
+	if (OFFSERV_FAILED(s)) {
+		add_result(r, ix->index, i, NULL, OFFSERV_OUTCOME_FAILED, s, "%s", r->err);
+		logf_both(r, OFFSERV_LOG_ERROR, "Failed to open package %s: %s [HRESULT = 0x%08x - %s]",
+		          mum_path, r->err, s, offserv_status_name(s));
+		free(mum_path);
+		return s;
+	}
+	p.mum_src = mum_path;
+	p.identity = offserv_identity_package_string(&p.mum->id);
+	if (!p.identity) {
+		plan_free(&p);
+		return OFFSERV_E_OUTOFMEMORY;
+	}
+	if (report_progress(r, ix->index, i, p.identity, "Applicability", 0.0)) {
+		plan_free(&p);
+		return OFFSERV_E_ABORT;
+	}
+
+	memset(&ar, 0, sizeof(ar));
+	s = offserv_applicability_check_mum(ix->installed, ix->n_installed, ix->arch, p.mum, &ar);
+	if (OFFSERV_FAILED(s)) {
+		plan_free(&p);
+		return s;
+	}
+	/* DISM /IgnoreCheck: install even when no parent is present. */
+	if (ar.verdict == OFFSERV_NOT_APPLICABLE_PARENT && r->o->ignore_check)
+		ar.verdict = OFFSERV_APPLICABLE;
+	if (ar.verdict != OFFSERV_APPLICABLE) {
+		enum offserv_outcome oc = verdict_outcome(ar.verdict);
+		add_result(r, ix->index, i, p.identity, oc, ar.hr, "%s", ar.explain);
+		logf_both(r, oc == OFFSERV_OUTCOME_FAILED ? OFFSERV_LOG_ERROR : OFFSERV_LOG_INFO,
+		          "Package %s on index %d: %s [HRESULT = 0x%08x - %s]", p.identity, ix->index,
+		          ar.explain, ar.hr, offserv_status_name(ar.hr));
+		plan_free(&p);
+		return oc == OFFSERV_OUTCOME_FAILED ? ar.hr : OFFSERV_OK;
+	}
+
+	if (report_progress(r, ix->index, i, p.identity, "Verifying", 0.1)) {
+		plan_free(&p);
+		return OFFSERV_E_ABORT;
+	}
+	{
+		char *cat = NULL, *rel = NULL;
+		size_t n = strlen(mum_name);
+		if (n > 4 && asprintf(&rel, "%.*s.cat", (int)(n - 4), mum_name) >= 0) {
+			cat = find_ci(pkg->dir, rel);
+			free(rel);
+		}
+		p.cat_src = cat;
+	}
+	s = plan_updates(r, ix, &p, pkg->dir, p.mum, 0, r->err, sizeof(r->err));
+	if (OFFSERV_SUCCEEDED(s) && p.needs_online_work && r->o->prevent_pending) {
+		snprintf(r->err, sizeof(r->err),
+		         "the package needs work only a running Windows can do (%s) and pending operations were refused",
+		         p.online_reason ? p.online_reason : "online work");
+		s = OFFSERV_CBS_E_PENDING;
+	}
+	if (OFFSERV_FAILED(s)) {
+		add_result(r, ix->index, i, p.identity, OFFSERV_OUTCOME_FAILED, s, "%s", r->err);
+		logf_both(r, OFFSERV_LOG_ERROR,
+		          "Failed to install package %s on index %d: %s [HRESULT = 0x%08x - %s]",
+		          p.identity, ix->index, r->err, s, offserv_status_name(s));
+		plan_free(&p);
+		return s;
+	}
+	if (report_progress(r, ix->index, i, p.identity, "Staging", 0.6)) {
+		plan_free(&p);
+		return OFFSERV_E_ABORT;
+	}
+	state = p.needs_online_work ? OFFSERV_STATE_INSTALL_PENDING : OFFSERV_STATE_INSTALLED;
+	s = stage_plan(r, ix, &p, pkg, state);
+	if (OFFSERV_SUCCEEDED(s))
+		s = supersede_older(r, ix, &p);
+	if (OFFSERV_SUCCEEDED(s) && p.needs_online_work) {
+		ix->pending_needed = 1;
+		r->report->reboot_required = 1;
+	}
+	if (OFFSERV_FAILED(s)) {
+		/* Staging is not undoable piecemeal: the index is abandoned. */
+		add_result(r, ix->index, i, p.identity, OFFSERV_OUTCOME_FAILED, s, "%s", r->err);
+		logf_both(r, OFFSERV_LOG_ERROR, "Failed to stage package %s on index %d: %s",
+		          p.identity, ix->index, r->err);
+		plan_free(&p);
+		return s == OFFSERV_E_OUTOFMEMORY ? s : OFFSERV_E_UNEXPECTED;
+	}
+	add_result(r, ix->index, i, p.identity,
+	           p.needs_online_work ? OFFSERV_OUTCOME_INSTALL_PENDING : OFFSERV_OUTCOME_INSTALLED,
+	           p.needs_online_work ? OFFSERV_S_REBOOT_REQUIRED : OFFSERV_OK,
+	           p.needs_online_work ? "installed; work remains for the first boot: %s"
+	                               : "installed%s",
+	           p.needs_online_work && p.online_reason ? p.online_reason : "");
+	logf_both(r, OFFSERV_LOG_INFO, "Installed package %s on index %d (%zu files, %s)",
+	          p.identity, ix->index, p.n_files, offserv_package_state_name(state));
+	plan_free(&p);
+	return OFFSERV_OK;
+}
+
+/* ---------------------------------------------------------------------- */
+/* One index                                                               */
+
+static void index_state_free(struct index_state *ix)
+{
+	offserv_hive_close(ix->software);
+	offserv_hive_close(ix->system);
+	offserv_hive_close(ix->components);
+	offserv_wim_changeset_free(ix->cs);
+	free(ix->software_local);
+	free(ix->system_local);
+	free(ix->components_local);
+	for (size_t i = 0; i < ix->n_installed; i++)
+		free((char *)ix->installed[i].identity);
+	free(ix->installed);
+	for (size_t i = 0; i < ix->n_planned; i++)
+		free(ix->planned_paths[i]);
+	free(ix->planned_paths);
+	if (ix->work)
+		offserv_rmtree(ix->work, NULL, 0);
+	free(ix->work);
+	free(ix->arch);
+	memset(ix, 0, sizeof(*ix));
+}
+
+static offserv_status commit_hive(struct run *r, struct index_state *ix, struct offserv_hive *h,
+                                  const char *local, const char *name)
+{
+	char *image_path = NULL, *out = NULL;
+	offserv_status s;
+
+	if (!h)
+		return OFFSERV_OK;
+	if (asprintf(&out, "%s.new", local) < 0 ||
+	    asprintf(&image_path, "Windows/System32/config/%s", name) < 0) {
+		free(out);
+		return OFFSERV_E_OUTOFMEMORY;
+	}
+	s = offserv_hive_commit(h, out, r->err, sizeof(r->err));
+	if (OFFSERV_SUCCEEDED(s))
+		s = offserv_wim_changeset_add_file(ix->cs, image_path, out, NULL, 0, 0, r->err,
+		                                   sizeof(r->err));
+	free(out);
+	free(image_path);
+	return s;
+}
+
+/* Remember the first failure; returns it as the run's status. */
+static offserv_status service_index(struct run *r, int index, offserv_status *first_failure)
+{
+	struct index_state ix;
+	struct offserv_wim_index wi;
+	offserv_status s;
+	char *name = NULL;
+
+	memset(&ix, 0, sizeof(ix));
+	ix.index = index;
+	if (asprintf(&name, "index%d", index) < 0)
+		return OFFSERV_E_OUTOFMEMORY;
+	ix.work = offserv_path_join(r->o->scratch_dir, name);
+	free(name);
+	if (!ix.work)
+		return OFFSERV_E_OUTOFMEMORY;
+	s = offserv_mkdir_p(ix.work, r->err, sizeof(r->err));
+	if (OFFSERV_FAILED(s))
+		goto out;
+	memset(&wi, 0, sizeof(wi));
+	s = offserv_wim_get_index(r->wim, index, &wi, r->err, sizeof(r->err));
+	if (OFFSERV_FAILED(s))
+		goto out;
+	ix.arch = wi.base.arch ? strdup(wi.base.arch) : strdup("x64");
+	offserv_wim_index_clear(&wi);
+
+	logf_both(r, OFFSERV_LOG_INFO, "Servicing index %d of %s", index, offserv_wim_path(r->wim));
+	s = open_hive(r, &ix, "SOFTWARE", 1, &ix.software, &ix.software_local);
+	if (OFFSERV_SUCCEEDED(s))
+		s = open_hive(r, &ix, "SYSTEM", 0, &ix.system, &ix.system_local);
+	if (OFFSERV_SUCCEEDED(s))
+		s = open_hive(r, &ix, "COMPONENTS", 0, &ix.components, &ix.components_local);
+	if (OFFSERV_SUCCEEDED(s))
+		s = read_installed(r, &ix);
+	if (OFFSERV_SUCCEEDED(s))
+		s = offserv_wim_changeset_new(r->wim, index, &ix.cs, r->err, sizeof(r->err));
+	if (OFFSERV_FAILED(s))
+		goto out;
+
+	for (size_t i = 0; i < r->n_pkgs; i++) {
+		offserv_status ps = service_package(r, &ix, i);
+
+		if (ps == OFFSERV_E_ABORT || r->cancelled) {
+			s = OFFSERV_E_ABORT;
+			goto out;
+		}
+		if (OFFSERV_FAILED(ps)) {
+			if (!OFFSERV_FAILED(*first_failure))
+				*first_failure = ps;
+			if (ps == OFFSERV_E_UNEXPECTED || ps == OFFSERV_E_OUTOFMEMORY ||
+			    !r->o->continue_on_error) {
+				for (size_t j = i + 1; j < r->n_pkgs; j++)
+					add_result(r, index, j, NULL, OFFSERV_OUTCOME_NOT_ATTEMPTED,
+					           OFFSERV_E_ABORT,
+					           "not attempted: an earlier package failed and continue-on-error is off");
+				s = ps;
+				goto out;
+			}
+		}
+	}
+	if (!ix.changed)
+		goto out;
+	if (ix.pending_needed) {
+		s = write_pending(r, &ix);
+		if (OFFSERV_FAILED(s))
+			goto out;
+	}
+	report_progress(r, index, r->n_pkgs, NULL, "Writing registry", 0.0);
+	s = commit_hive(r, &ix, ix.software, ix.software_local, "SOFTWARE");
+	if (OFFSERV_SUCCEEDED(s) && ix.system)
+		s = commit_hive(r, &ix, ix.system, ix.system_local, "SYSTEM");
+	if (OFFSERV_SUCCEEDED(s) && ix.components)
+		s = commit_hive(r, &ix, ix.components, ix.components_local, "COMPONENTS");
+	if (OFFSERV_FAILED(s))
+		goto out;
+	if (report_progress(r, index, r->n_pkgs, NULL, "Applying", 0.3)) {
+		s = OFFSERV_E_ABORT;
+		goto out;
+	}
+	s = offserv_wim_changeset_apply(ix.cs, ix.work, r->err, sizeof(r->err));
+	if (OFFSERV_SUCCEEDED(s))
+		r->report->committed = -1; /* something to write */
+out:
+	if (OFFSERV_FAILED(s) && s != OFFSERV_E_ABORT && r->err[0])
+		logf_both(r, OFFSERV_LOG_ERROR, "Servicing index %d failed: %s [HRESULT = 0x%08x - %s]",
+		          index, r->err, s, offserv_status_name(s));
+	index_state_free(&ix);
+	return s;
+}
+
+/* ---------------------------------------------------------------------- */
+/* The run                                                                 */
+
+static int wim_progress(void *ctx, uint64_t done, uint64_t total, const char *what)
+{
+	struct run *r = ctx;
+	struct offserv_engine_progress p = {
+		.step = what,
+		.percent = 100.0,
+		.bytes_done = done,
+		.bytes_total = total,
+		.n_packages = r->n_pkgs,
+		.package = r->n_pkgs,
+	};
+
+	if (r->cancelled)
+		return 1;
+	if (r->o->progress && r->o->progress(r->o->progress_ctx, &p))
+		r->cancelled = 1;
+	return r->cancelled;
+}
+
+offserv_status offserv_engine_service(const struct offserv_engine_options *opts,
+                                      const struct offserv_engine_package *pkgs, size_t n_pkgs,
+                                      struct offserv_engine_report *report, char *err,
+                                      size_t errlen)
+{
+	struct run r;
+	offserv_status s, first_failure = OFFSERV_OK;
+	int count;
+
+	memset(report, 0, sizeof(*report));
+	memset(&r, 0, sizeof(r));
+	r.o = opts;
+	r.pkgs = pkgs;
+	r.n_pkgs = n_pkgs;
+	r.report = report;
+	if (!opts || !opts->wim_path || !opts->scratch_dir) {
+		snprintf(err, errlen, "no WIM or no scratch folder given");
+		return OFFSERV_E_INVALIDARG;
+	}
+	s = offserv_wim_open(opts->wim_path, OFFSERV_WIM_OPEN_WRITE, &r.wim, err, errlen);
+	if (OFFSERV_FAILED(s))
+		return s;
+	offserv_wim_set_progress(r.wim, wim_progress, &r);
+	count = offserv_wim_image_count(r.wim);
+	for (size_t i = 0; i < opts->n_indexes; i++) {
+		if (opts->indexes && (opts->indexes[i] < 1 || opts->indexes[i] > count)) {
+			snprintf(err, errlen, "%s has no index %d (it has %d)", opts->wim_path,
+			         opts->indexes[i], count);
+			offserv_wim_close(r.wim);
+			return OFFSERV_E_INVALIDARG;
+		}
+	}
+	r.n_indexes = opts->indexes ? opts->n_indexes : (size_t)count;
+
+	for (size_t i = 0; i < r.n_indexes; i++) {
+		int index = opts->indexes ? opts->indexes[i] : (int)i + 1;
+		r.index_pos = i;
+		s = service_index(&r, index, &first_failure);
+		if (s == OFFSERV_E_ABORT || r.cancelled) {
+			s = OFFSERV_E_ABORT;
+			break;
+		}
+		if (OFFSERV_FAILED(s)) {
+			if (!OFFSERV_FAILED(first_failure))
+				first_failure = s;
+			/* An index that failed as a whole left nothing in the image;
+			 * with continue-on-error the other indexes go on. */
+			if (!opts->continue_on_error || s == OFFSERV_E_UNEXPECTED ||
+			    s == OFFSERV_E_OUTOFMEMORY)
+				break;
+			s = OFFSERV_OK;
+		}
+	}
+	if (s == OFFSERV_E_ABORT) {
+		snprintf(err, errlen, "servicing of %s was cancelled; the image is unchanged",
+		         opts->wim_path);
+		logf_both(&r, OFFSERV_LOG_WARNING, "%s", err);
+		for (size_t i = 0; i < report->n_results; i++) {
+			struct offserv_engine_result *res = &report->results[i];
+			if (res->outcome == OFFSERV_OUTCOME_INSTALLED ||
+			    res->outcome == OFFSERV_OUTCOME_INSTALL_PENDING) {
+				res->outcome = OFFSERV_OUTCOME_CANCELLED;
+				res->status = OFFSERV_E_ABORT;
+			}
+		}
+		report->committed = 0;
+		report->reboot_required = 0;
+		offserv_wim_close(r.wim);
+		return OFFSERV_E_ABORT;
+	}
+	if (OFFSERV_FAILED(s) || (OFFSERV_FAILED(first_failure) && !opts->continue_on_error)) {
+		offserv_status fs = OFFSERV_FAILED(s) ? s : first_failure;
+		snprintf(err, errlen, "servicing of %s failed (0x%08x %s); the image is unchanged: %s",
+		         opts->wim_path, fs, offserv_status_name(fs), r.err);
+		for (size_t i = 0; i < report->n_results; i++) {
+			struct offserv_engine_result *res = &report->results[i];
+			if (res->outcome == OFFSERV_OUTCOME_INSTALLED ||
+			    res->outcome == OFFSERV_OUTCOME_INSTALL_PENDING) {
+				res->outcome = OFFSERV_OUTCOME_NOT_ATTEMPTED;
+				res->status = fs;
+				free(res->message);
+				res->message = strdup("rolled back: another package failed and continue-on-error is off");
+			}
+		}
+		report->committed = 0;
+		report->reboot_required = 0;
+		offserv_wim_close(r.wim);
+		return fs;
+	}
+	if (report->committed) {
+		logf_both(&r, OFFSERV_LOG_INFO, "Committing %s", opts->wim_path);
+		s = offserv_wim_commit(r.wim, opts->no_fsync ? OFFSERV_WIM_COMMIT_NO_FSYNC : 0, err,
+		                       errlen);
+		if (OFFSERV_FAILED(s) || r.cancelled) {
+			if (s == OFFSERV_E_ABORT || r.cancelled) {
+				s = OFFSERV_E_ABORT;
+				snprintf(err, errlen, "servicing of %s was cancelled; the image is unchanged",
+				         opts->wim_path);
+			}
+			for (size_t i = 0; i < report->n_results; i++) {
+				struct offserv_engine_result *res = &report->results[i];
+				if (res->outcome == OFFSERV_OUTCOME_INSTALLED ||
+				    res->outcome == OFFSERV_OUTCOME_INSTALL_PENDING) {
+					res->outcome = s == OFFSERV_E_ABORT ? OFFSERV_OUTCOME_CANCELLED
+					                                    : OFFSERV_OUTCOME_FAILED;
+					res->status = s;
+				}
+			}
+			report->committed = 0;
+			report->reboot_required = 0;
+			offserv_wim_close(r.wim);
+			return s;
+		}
+		report->committed = 1;
+	}
+	offserv_wim_close(r.wim);
+	return first_failure;
+}
+
+void offserv_engine_report_clear(struct offserv_engine_report *report)
+{
+	if (!report)
+		return;
+	for (size_t i = 0; i < report->n_results; i++) {
+		free(report->results[i].identity);
+		free(report->results[i].message);
+	}
+	free(report->results);
+	memset(report, 0, sizeof(*report));
+}

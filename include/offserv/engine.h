@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/**
+ * @file engine.h
+ * @brief The servicing engine: install CBS packages into a WIM image
+ *        without mounting it.
+ *
+ * One call services one WIM: for each selected index and each package, in
+ * the order given (servicing stack updates first), it checks
+ * applicability, verifies every payload file against the digest its
+ * component manifest lists, lays the components into the component store
+ * (`Windows\WinSxS\<key form>\`), projects their files to their
+ * destinations as hard links, registers the package in the image's
+ * SOFTWARE and COMPONENTS hives and in `Windows\servicing\Packages`, writes
+ * the registry keys the manifests declare, and marks older packages of the
+ * same family superseded.  All changes to an index go into one change set;
+ * the WIM is written once, at the end, in append mode with fsync.
+ *
+ * Failure model: without continue-on-error, any failed package leaves the
+ * WIM file byte-identical.  With it, a failed package leaves no trace
+ * (each package is fully validated before any of it is staged) and the
+ * others are committed.  A cancelled run leaves the WIM byte-identical.
+ */
+#ifndef OFFSERV_ENGINE_H
+#define OFFSERV_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <offserv/export.h>
+#include <offserv/status.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct offserv_logfile;
+
+/** What became of one package on one index. */
+enum offserv_outcome {
+	OFFSERV_OUTCOME_INSTALLED = 1,        /**< installed, state Installed (0x70) */
+	OFFSERV_OUTCOME_INSTALL_PENDING = 2,  /**< installed, state Install Pending (0x60) */
+	OFFSERV_OUTCOME_ALREADY_INSTALLED = 3, /**< same or higher version present: skipped */
+	OFFSERV_OUTCOME_NOT_APPLICABLE = 4,   /**< 0x800f081e (parent, architecture) */
+	OFFSERV_OUTCOME_SUPERSEDED = 5,       /**< a newer package of its family is installed */
+	OFFSERV_OUTCOME_FAILED = 6,           /**< see the status and message */
+	OFFSERV_OUTCOME_CANCELLED = 7,        /**< the run was cancelled before it finished */
+	OFFSERV_OUTCOME_NOT_ATTEMPTED = 8,    /**< an earlier failure stopped the run */
+};
+
+/** A short word for an outcome ("Installed", "Not applicable", ...). */
+OFFSERV_API const char *offserv_outcome_name(enum offserv_outcome o);
+
+/** One package to install: an expanded package folder. */
+struct offserv_engine_package {
+	const char *dir;      /**< the folder that holds the package manifest */
+	const char *mum_name; /**< the manifest inside @p dir; NULL for "update.mum" */
+	const char *source;   /**< what to record as InstallLocation (the update file); NULL: dir */
+};
+
+/** The result for one package on one index. */
+struct offserv_engine_result {
+	int index;                 /**< WIM index */
+	size_t package;            /**< position in the package list */
+	char *identity;            /**< package identity string, NULL if the manifest was unreadable */
+	enum offserv_outcome outcome;
+	offserv_status status;     /**< OFFSERV_OK, or the HRESULT of the failure/verdict */
+	char *message;             /**< human explanation, never NULL */
+};
+
+/** Progress of a run, for a progress bar. */
+struct offserv_engine_progress {
+	int index;              /**< index being serviced (0 while committing) */
+	size_t package;         /**< package being applied */
+	size_t n_packages;
+	const char *identity;   /**< of that package, may be NULL */
+	const char *step;       /**< "Applicability", "Verifying", "Staging", "Committing", ... */
+	double percent;         /**< of the whole run, 0..100 */
+	uint64_t bytes_done;
+	uint64_t bytes_total;
+};
+
+/**
+ * Called as the run goes; a non-zero return cancels it at the next safe
+ * point (the WIM is then left as it was).
+ */
+typedef int (*offserv_engine_progress_fn)(void *ctx, const struct offserv_engine_progress *p);
+
+/** Options of a servicing run. */
+struct offserv_engine_options {
+	const char *wim_path;      /**< the WIM to service */
+	const int *indexes;        /**< indexes to service; NULL means all */
+	size_t n_indexes;
+	const char *scratch_dir;   /**< an existing folder on the servicing drive; emptied afterwards */
+	int continue_on_error;     /**< go on after a failed package */
+	int prevent_pending;       /**< refuse packages that would need online work (DISM /PreventPending) */
+	int ignore_check;          /**< skip the applicability check of parents (DISM /IgnoreCheck) */
+	int no_fsync;              /**< tests only */
+	offserv_engine_progress_fn progress;
+	void *progress_ctx;
+	struct offserv_logfile *sms_log;  /**< OfflineServicingMgr.log, may be NULL */
+	struct offserv_logfile *dism_log; /**< dism.log, may be NULL */
+};
+
+/** Everything a run produced. */
+struct offserv_engine_report {
+	struct offserv_engine_result *results;
+	size_t n_results;
+	int committed;         /**< the WIM was written */
+	int reboot_required;   /**< a package is Install Pending */
+};
+
+/**
+ * Service one WIM.  Returns OFFSERV_OK when every package was installed,
+ * already installed or not applicable (each one's verdict is in the
+ * report), the first failure's status otherwise (OFFSERV_E_ABORT when
+ * cancelled).  @p report is always filled and must be released with
+ * offserv_engine_report_clear().
+ */
+OFFSERV_API offserv_status offserv_engine_service(const struct offserv_engine_options *opts,
+                                                  const struct offserv_engine_package *pkgs,
+                                                  size_t n_pkgs,
+                                                  struct offserv_engine_report *report,
+                                                  char *err, size_t errlen);
+
+/** Free what a report holds. */
+OFFSERV_API void offserv_engine_report_clear(struct offserv_engine_report *report);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* OFFSERV_ENGINE_H */
