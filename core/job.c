@@ -22,6 +22,8 @@ struct pkglist {
 	size_t n, n_owned;
 	char **stages; /* staging folders made, removed at the end */
 	size_t n_stages;
+	size_t *update; /* per package: the update it came from */
+	int *ssu;       /* per package: a servicing stack update */
 };
 
 static const char *own(struct pkglist *l, char *s)
@@ -41,13 +43,25 @@ static const char *own(struct pkglist *l, char *s)
 }
 
 static offserv_status push_pkg(struct pkglist *l, const char *dir, const char *mum,
-                               const char *source)
+                               const char *source, size_t update, int ssu)
 {
 	struct offserv_engine_package *np = realloc(l->pkgs, (l->n + 1) * sizeof(*np));
+	size_t *nu;
+	int *ns;
 
 	if (!np)
 		return OFFSERV_E_OUTOFMEMORY;
 	l->pkgs = np;
+	nu = realloc(l->update, (l->n + 1) * sizeof(*nu));
+	if (!nu)
+		return OFFSERV_E_OUTOFMEMORY;
+	l->update = nu;
+	ns = realloc(l->ssu, (l->n + 1) * sizeof(*ns));
+	if (!ns)
+		return OFFSERV_E_OUTOFMEMORY;
+	l->ssu = ns;
+	nu[l->n] = update;
+	ns[l->n] = ssu;
 	np[l->n].dir = own(l, strdup(dir));
 	np[l->n].mum_name = own(l, strdup(mum ? mum : "update.mum"));
 	np[l->n].source = own(l, strdup(source));
@@ -74,8 +88,8 @@ static void set_message(struct offserv_apply_update *u, offserv_status s, const 
 }
 
 /* Turn one update path into engine packages (expanding through a plugin). */
-static offserv_status stage_update(struct offserv_site *site, const char *workdir,
-                                   const char *path, struct offserv_apply_update *u,
+static offserv_status stage_update(struct offserv_site *site, const char *drive,
+                                   const char *path, size_t ui, struct offserv_apply_update *u,
                                    struct pkglist *l)
 {
 	struct offserv_logfile *log = offserv_site_log(site);
@@ -90,7 +104,6 @@ static offserv_status stage_update(struct offserv_site *site, const char *workdi
 	offserv_status s;
 
 	u->path = path;
-	u->first_package = l->n;
 	if (stat(path, &st) != 0) {
 		s = offserv_status_from_errno(errno);
 		set_message(u, s, "%s: %s", path, strerror(errno));
@@ -105,13 +118,13 @@ static offserv_status stage_update(struct offserv_site *site, const char *workdi
 			            "%s is not an expanded package: it has no update.mum", path);
 			return OFFSERV_CBS_E_INVALID_PACKAGE;
 		}
-		s = push_pkg(l, path, "update.mum", path);
+		s = push_pkg(l, path, "update.mum", path, ui, 0);
 		u->n_packages = 1;
 		return s;
 	}
 	if (n > 4 && strcasecmp(path + n - 4, ".mum") == 0) {
 		char *d1 = strdup(path), *d2 = strdup(path);
-		s = d1 && d2 ? push_pkg(l, dirname(d1), basename(d2), path) : OFFSERV_E_OUTOFMEMORY;
+		s = d1 && d2 ? push_pkg(l, dirname(d1), basename(d2), path, ui, 0) : OFFSERV_E_OUTOFMEMORY;
 		free(d1);
 		free(d2);
 		u->n_packages = 1;
@@ -148,7 +161,7 @@ static offserv_status stage_update(struct offserv_site *site, const char *workdi
 	offserv_update_info_free(info);
 	s = offserv_guid_generate(guid);
 	if (OFFSERV_SUCCEEDED(s))
-		s = offserv_drive_update_dir(workdir, guid, &stage, err, sizeof(err));
+		s = offserv_drive_update_dir(drive, guid, &stage, err, sizeof(err));
 	if (OFFSERV_FAILED(s)) {
 		set_message(u, s, "%s: cannot stage: %s", path, err);
 		return s;
@@ -172,7 +185,7 @@ static offserv_status stage_update(struct offserv_site *site, const char *workdi
 	offserv_logfile_write(log, OFFSERV_LOG_INFO, NULL, "Staged update binary %s to %s (%zu packages)",
 	                      path, stage, n_ex);
 	for (size_t i = 0; i < n_ex && OFFSERV_SUCCEEDED(s); i++)
-		s = push_pkg(l, ex[i].dir, ex[i].mum_name, path);
+		s = push_pkg(l, ex[i].dir, ex[i].mum_name, path, ui, ex[i].is_ssu);
 	u->n_packages = n_ex;
 	offserv_expanded_packages_free(ex, n_ex);
 	free(stage);
@@ -203,6 +216,17 @@ offserv_status offserv_apply_updates(struct offserv_site *site,
 		offserv_logfile_write(log, OFFSERV_LOG_WARNING, NULL, "%s", why);
 	}
 	s = offserv_drive_workdir(report->drive, &workdir, err, errlen);
+	if (s == OFFSERV_E_ACCESS_DENIED) {
+		/* An unprivileged site cannot write at the volume's root: work
+		 * under the site root, which it owns, on the same volume. */
+		offserv_logfile_write(log, OFFSERV_LOG_WARNING, NULL,
+		                      "Cannot use %s (%s); using the site root instead", report->drive, err);
+		free(report->drive);
+		report->drive = strdup(offserv_config_site_root(cfg));
+		if (!report->drive)
+			return OFFSERV_E_OUTOFMEMORY;
+		s = offserv_drive_workdir(report->drive, &workdir, err, errlen);
+	}
 	if (OFFSERV_FAILED(s))
 		return s;
 	snprintf(idbuf, sizeof(idbuf), "offserv-%ld", (long)getpid());
@@ -217,7 +241,7 @@ offserv_status offserv_apply_updates(struct offserv_site *site,
 	}
 	report->n_updates = o->n_updates;
 	for (size_t i = 0; i < o->n_updates; i++) {
-		s = stage_update(site, workdir, o->updates[i], &report->updates[i], &l);
+		s = stage_update(site, report->drive, o->updates[i], i, &report->updates[i], &l);
 		if (OFFSERV_FAILED(s)) {
 			offserv_logfile_write(log, OFFSERV_LOG_ERROR, NULL,
 			                      "Failed to stage update %s. ErrorCode = 0x%08x: %s",
@@ -239,6 +263,27 @@ offserv_status offserv_apply_updates(struct offserv_site *site,
 		snprintf(err, errlen, "no package to apply");
 		s = OFFSERV_FAILED(first) ? first : OFFSERV_E_INVALIDARG;
 		goto out;
+	}
+	/* Servicing stack updates first, the rest in the order given. */
+	{
+		struct offserv_engine_package *sorted = malloc(l.n * sizeof(*sorted));
+		size_t k = 0;
+
+		report->package_update = malloc(l.n * sizeof(*report->package_update));
+		if (!sorted || !report->package_update) {
+			free(sorted);
+			s = OFFSERV_E_OUTOFMEMORY;
+			goto out;
+		}
+		for (int pass = 1; pass >= 0; pass--)
+			for (size_t i = 0; i < l.n; i++)
+				if ((l.ssu[i] != 0) == pass) {
+					report->package_update[k] = l.update[i];
+					sorted[k++] = l.pkgs[i];
+				}
+		free(l.pkgs);
+		l.pkgs = sorted;
+		report->n_packages = l.n;
 	}
 	memset(&eo, 0, sizeof(eo));
 	eo.wim_path = o->wim_path;
@@ -278,6 +323,8 @@ out:
 	for (size_t i = 0; i < l.n_stages; i++)
 		free(l.stages[i]);
 	free(l.stages);
+	free(l.update);
+	free(l.ssu);
 	free(l.owned);
 	free(l.pkgs);
 	free(workdir);
@@ -293,6 +340,7 @@ void offserv_apply_report_clear(struct offserv_apply_report *report)
 	for (size_t i = 0; i < report->n_updates; i++)
 		free(report->updates[i].message);
 	free(report->updates);
+	free(report->package_update);
 	free(report->drive);
 	free(report->drive_note);
 	memset(report, 0, sizeof(*report));

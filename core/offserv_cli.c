@@ -164,7 +164,7 @@ static int cmd_service(struct offserv_cli *cli, int argc, char **argv)
 	char err[2048] = "";
 	offserv_status s;
 
-	while ((c = getopt_long(argc, argv, "+i:kpg", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "i:kpg", opts, NULL)) != -1) {
 		switch (c) {
 		case 'i':
 			if (parse_index_list(optarg, &indexes, &n_indexes) != 0) {
@@ -223,6 +223,8 @@ static const struct command commands[] = {
 	{"plugins", cmd_plugins},
 	{"config", cmd_config},
 	{"service", cmd_service},
+	{"image", offserv_cmd_image},
+	{"update", offserv_cmd_update},
 };
 
 int offserv_cli_dispatch(struct offserv_cli *cli, int argc, char **argv)

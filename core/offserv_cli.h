@@ -7,6 +7,11 @@ struct offserv_cli {
 	const char *config_path;
 };
 
+/** `offserv image ...` (catalogue). */
+int offserv_cmd_image(struct offserv_cli *cli, int argc, char **argv);
+/** `offserv update ...` (content library). */
+int offserv_cmd_update(struct offserv_cli *cli, int argc, char **argv);
+
 /** Run the command in argv[0]; returns the process exit status. */
 int offserv_cli_dispatch(struct offserv_cli *cli, int argc, char **argv);
 

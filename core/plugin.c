@@ -256,7 +256,7 @@ static void load_one(struct offserv_plugins *p, const struct offserv_plugins_opt
 		return;
 	}
 	p->n_loaded++;
-	host_log(p->host, OFFSERV_LOG_INFO, "Loaded plugin %s %s (%s) from %s", d->name,
+	host_log(p->host, OFFSERV_LOG_DEBUG, "Loaded plugin %s %s (%s) from %s", d->name,
 	         d->version ? d->version : "", offserv_plugin_kind_name(d->kind), file);
 }
 

@@ -40,13 +40,12 @@ struct offserv_apply_options {
 	struct offserv_logfile *dism_log; /**< may be NULL */
 };
 
-/** Per update file: which engine packages it became. */
+/** Per update file: whether it could be staged. */
 struct offserv_apply_update {
 	const char *path;
 	offserv_status status; /**< failure to stage/expand it, else OFFSERV_OK */
 	char *message;         /**< why it failed, or NULL */
-	size_t first_package;  /**< its packages in the engine's list */
-	size_t n_packages;
+	size_t n_packages;     /**< packages it holds */
 };
 
 /** What a run produced. */
@@ -54,6 +53,14 @@ struct offserv_apply_report {
 	struct offserv_engine_report engine;
 	struct offserv_apply_update *updates;
 	size_t n_updates;
+	/**
+	 * For each package the engine was given (engine.results[].package),
+	 * the update it came from (index into @p updates).  Servicing stack
+	 * updates are moved ahead of the others, so the order differs from
+	 * the order of the updates.
+	 */
+	size_t *package_update;
+	size_t n_packages;
 	char *drive;       /**< the servicing drive used */
 	char *drive_note;  /**< why a configured drive was not used, or NULL */
 };
