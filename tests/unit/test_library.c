@@ -13,6 +13,7 @@
 #include <offserv/catalogue.h>
 #include <offserv/library.h>
 #include <offserv/plugin.h>
+#include <offserv/plugins.h>
 #include <offserv/sitedb.h>
 #include <offserv/util.h>
 
@@ -631,6 +632,133 @@ START_TEST(test_filetime_iso)
 }
 END_TEST
 
+/* ---------------------------------------------------------------------- */
+/* End to end with the real plugins: the fixture generator's demo set. */
+
+static char *demo; /* made once in main(): install.wim, updates/, packages/ */
+static char *plugdir;
+
+static void host_log(const struct offserv_host *host, enum offserv_loglevel level,
+                     const char *plugin, const char *fmt, ...)
+{
+	(void)host;
+	(void)level;
+	(void)plugin;
+	(void)fmt;
+}
+
+static const struct offserv_host test_host = {OFFSERV_PLUGIN_ABI_VERSION, host_log, NULL};
+
+START_TEST(test_real_formats_end_to_end)
+{
+	struct offserv_plugins_options po = {0};
+	struct offserv_plugins *plugins = NULL;
+	struct offserv_library_results res;
+	struct offserv_catalogue_options o = cat_opts();
+	struct offserv_catalogue_import_result ires;
+	struct offserv_applicable_update *a = NULL;
+	char *updates = offtest_strdup_printf("%s/updates", demo);
+	char *wim = offtest_strdup_printf("%s/install.wim", demo);
+	char *noparent_kb = NULL;
+	size_t n = 0, seen = 0;
+	offserv_status st;
+
+	po.directory = plugdir;
+	po.host = &test_host;
+	po.allow_insecure = 1;
+	st = offserv_plugins_load(&po, &plugins, err, sizeof(err));
+	ck_assert_msg(st == OFFSERV_OK, "plugins: 0x%08x %s", st, err);
+
+	opts.probe = NULL;
+	opts.plugins = plugins;
+	st = offserv_library_import(db, &opts, updates, &res, err, sizeof(err));
+	ck_assert_msg(st == OFFSERV_OK, "library: 0x%08x %s", st, err);
+	ck_assert_uint_eq(res.n_imported, 4);
+	for (size_t i = 0; i < res.n; i++)
+		ck_assert_msg(res.items[i].format && (!strcmp(res.items[i].format, "cab") ||
+		                                      !strcmp(res.items[i].format, "msu")),
+		              "%s read by %s", res.items[i].path, res.items[i].format);
+	offserv_library_results_clear(&res);
+
+	o.plugins = plugins;
+	st = offserv_catalogue_import_image(db, &o, wim, &ires, err, sizeof(err));
+	ck_assert_msg(st == OFFSERV_OK, "image: 0x%08x %s", st, err);
+	ck_assert_str_eq(ires.type, "os_image");
+
+	{
+		char *cmd = offtest_strdup_printf("ls '%s/packages' | sed -n 's/^kb\\([0-9]*\\)-noparent$/KB\\1/p'",
+		                                  demo);
+		FILE *f = popen(cmd, "r");
+		char line[64] = "";
+
+		ck_assert_ptr_nonnull(f);
+		ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
+		pclose(f);
+		line[strcspn(line, "\n")] = '\0';
+		noparent_kb = strdup(line);
+		free(cmd);
+	}
+	ck_assert_uint_eq(offserv_catalogue_applicable(db, ires.package_id, 1, NULL, 0, &a, &n, err,
+	                                               sizeof(err)),
+	                  OFFSERV_OK);
+	ck_assert_uint_eq(n, 4);
+	for (size_t i = 0; i < n; i++) {
+		const char *fn = a[i].file_name;
+
+		if (strstr(fn, ".msu")) {
+			ck_assert_msg(a[i].verdict == OFFSERV_APPLICABLE, "%s: %s", fn, a[i].explain);
+			seen |= 1;
+		} else if (strstr(fn, "arm64")) {
+			ck_assert_int_eq(a[i].verdict, OFFSERV_NOT_APPLICABLE_ARCH);
+			seen |= 2;
+		} else if (strcasestr(fn, noparent_kb)) {
+			ck_assert_msg(a[i].verdict == OFFSERV_NOT_APPLICABLE_PARENT, "%s: %s", fn,
+			              a[i].explain);
+			seen |= 4;
+		} else {
+			ck_assert_msg(a[i].verdict == OFFSERV_APPLICABLE, "%s: %s", fn, a[i].explain);
+			seen |= 8;
+		}
+	}
+	ck_assert_uint_eq(seen, 15);
+	offserv_applicable_updates_free(a, n);
+	offserv_catalogue_import_result_clear(&ires);
+	offserv_plugins_unload(plugins);
+	free(noparent_kb);
+	free(updates);
+	free(wim);
+}
+END_TEST
+
+/* The demo set and a plugin folder with the built cab, msu and os_image plugins. */
+static int make_demo(void)
+{
+	char *rel = offtest_strdup_printf("%s/tests/fixtures/offserv-mkfixture", offtest_builddir());
+	char *plugs = offtest_strdup_printf("%s/plugins/.libs", offtest_builddir());
+	char *mk = realpath(rel, NULL), *pl = realpath(plugs, NULL);
+	char *cmd;
+	int rc = -1;
+
+	free(rel);
+	free(plugs);
+	if (mk && pl) {
+		char *root = offtest_tmpdir();
+
+		demo = offtest_strdup_printf("%s/demo", root);
+		plugdir = offtest_strdup_printf("%s/plugins", root);
+		free(root);
+		cmd = offtest_strdup_printf(
+			"set -e; '%s' demo '%s' >/dev/null 2>&1; mkdir -p '%s'; "
+			"for p in cab msu os_image; do cp '%s'/$p.so '%s'/; chmod 0755 '%s'/$p.so; done",
+			mk, demo, plugdir, pl, plugdir, plugdir);
+		rc = system(cmd) == 0 ? 0 : -1;
+		free(cmd);
+	}
+	free(mk);
+	free(pl);
+	return rc;
+}
+
 /* Make the catalogue's inputs; returns 0 when the generator and wimlib-imagex ran. */
 static int make_fixtures(void)
 {
@@ -690,10 +818,29 @@ int main(void)
 		printf("# catalogue import tests skipped: the fixture generator or wimlib-imagex is missing\n");
 	}
 	suite_add_tcase(s, tc);
+
+	tc = tcase_create("real_formats");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	if (make_demo() == 0)
+		tcase_add_test(tc, test_real_formats_end_to_end);
+	else
+		printf("# end-to-end test skipped: the fixture generator or the built plugins are missing\n");
+	suite_add_tcase(s, tc);
+
 	rc = offtest_run(s);
 	if (fix) {
 		offtest_rmtree(fix);
 		free(fix);
+	}
+	if (demo) {
+		char *root = strdup(demo);
+
+		*strrchr(root, '/') = '\0';
+		offtest_rmtree(root);
+		free(root);
+		free(demo);
+		free(plugdir);
 	}
 	return rc;
 }

@@ -221,12 +221,12 @@ END_TEST
 
 START_TEST(test_parallel_writers)
 {
-	struct offserv_sitedb *db = open_db();
+	struct offserv_sitedb *db = NULL;
 	struct offserv_update_rec *list = NULL;
 	pid_t pids[4];
 	size_t n = 0;
 
-	offserv_sitedb_close(db);
+	/* The four processes also race to create the database and migrate it. */
 	for (int w = 0; w < 4; w++) {
 		pids[w] = fork();
 		ck_assert_int_ge(pids[w], 0);
