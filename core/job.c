@@ -2,8 +2,11 @@
 /* Applying update files: staging, expansion, the engine, cleanup. */
 #include <config.h>
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,9 +90,69 @@ static void set_message(struct offserv_apply_update *u, offserv_status s, const 
 	va_end(ap);
 }
 
+/*
+ * Each run lists the staging folders it makes in
+ * "<workdir>/.offserv-run-<pid>", before it makes them.  A run killed with
+ * SIGKILL cannot remove its folders; the next run removes those of every
+ * listed process that no longer exists.
+ */
+static void run_record(const char *workdir, const char *dir)
+{
+	char path[4096];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/.offserv-run-%ld", workdir, (long)getpid());
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return;
+	if (write(fd, dir, strlen(dir)) < 0 || write(fd, "\n", 1) < 0) {
+		/* best effort: the folders are still removed at the end of a live run */
+	}
+	close(fd);
+}
+
+static void sweep_dead_runs(const char *workdir, struct offserv_logfile *log)
+{
+	size_t wl = strlen(workdir);
+	DIR *d = opendir(workdir);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		char *end, *manifest, *data = NULL, *line, *save = NULL;
+		size_t len;
+		long pid;
+
+		if (strncmp(e->d_name, ".offserv-run-", 13) != 0)
+			continue;
+		pid = strtol(e->d_name + 13, &end, 10);
+		if (*end || pid <= 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 ||
+		    errno != ESRCH)
+			continue;
+		manifest = offserv_path_join(workdir, e->d_name);
+		if (!manifest)
+			continue;
+		if (OFFSERV_SUCCEEDED(offserv_read_file(manifest, 1 << 20, &data, &len, NULL, 0))) {
+			for (line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+				if (strncmp(line, workdir, wl) != 0 || line[wl] != '/' || strstr(line, "/.."))
+					continue;
+				if (OFFSERV_SUCCEEDED(offserv_rmtree(line, NULL, 0)))
+					offserv_logfile_write(log, OFFSERV_LOG_WARNING, NULL,
+					                      "Removed %s, left by process %ld, which ended without cleaning up",
+					                      line, pid);
+			}
+		}
+		free(data);
+		unlink(manifest);
+		free(manifest);
+	}
+	closedir(d);
+}
+
 /* Turn one update path into engine packages (expanding through a plugin). */
 static offserv_status stage_update(struct offserv_site *site, const char *drive,
-                                   const char *path, size_t ui, struct offserv_apply_update *u,
+                                   const char *workdir, const char *path, size_t ui, struct offserv_apply_update *u,
                                    struct pkglist *l)
 {
 	struct offserv_logfile *log = offserv_site_log(site);
@@ -160,8 +223,13 @@ static offserv_status stage_update(struct offserv_site *site, const char *drive,
 	}
 	offserv_update_info_free(info);
 	s = offserv_guid_generate(guid);
-	if (OFFSERV_SUCCEEDED(s))
+	if (OFFSERV_SUCCEEDED(s)) {
+		char *planned = NULL;
+		if (asprintf(&planned, "%s/%s", workdir, guid) >= 0)
+			run_record(workdir, planned);
+		free(planned);
 		s = offserv_drive_update_dir(drive, guid, &stage, err, sizeof(err));
+	}
 	if (OFFSERV_FAILED(s)) {
 		set_message(u, s, "%s: cannot stage: %s", path, err);
 		return s;
@@ -229,7 +297,14 @@ offserv_status offserv_apply_updates(struct offserv_site *site,
 	}
 	if (OFFSERV_FAILED(s))
 		return s;
+	sweep_dead_runs(workdir, log);
 	snprintf(idbuf, sizeof(idbuf), "offserv-%ld", (long)getpid());
+	{
+		char *planned = NULL;
+		if (asprintf(&planned, "%s/%s", workdir, o->image_id ? o->image_id : idbuf) >= 0)
+			run_record(workdir, planned);
+		free(planned);
+	}
 	s = offserv_drive_image_dir(report->drive, o->image_id ? o->image_id : idbuf, &imagedir, err,
 	                            errlen);
 	if (OFFSERV_FAILED(s))
@@ -241,7 +316,7 @@ offserv_status offserv_apply_updates(struct offserv_site *site,
 	}
 	report->n_updates = o->n_updates;
 	for (size_t i = 0; i < o->n_updates; i++) {
-		s = stage_update(site, report->drive, o->updates[i], i, &report->updates[i], &l);
+		s = stage_update(site, report->drive, workdir, o->updates[i], i, &report->updates[i], &l);
 		if (OFFSERV_FAILED(s)) {
 			offserv_logfile_write(log, OFFSERV_LOG_ERROR, NULL,
 			                      "Failed to stage update %s. ErrorCode = 0x%08x: %s",
@@ -315,6 +390,11 @@ out:
 		for (size_t i = 0; i < l.n_stages; i++)
 			if (l.stages[i])
 				offserv_rmtree(l.stages[i], rmerr, sizeof(rmerr));
+		{
+			char manifest[4096];
+			snprintf(manifest, sizeof(manifest), "%s/.offserv-run-%ld", workdir, (long)getpid());
+			unlink(manifest);
+		}
 		/* left in place when another job is using it */
 		rmdir(workdir);
 	}

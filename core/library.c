@@ -43,6 +43,32 @@ char *offserv_library_path_for(const char *library_root, const char *sha256,
 	return p;
 }
 
+/*
+ * An import killed while copying leaves "<tmp>" or "<tmp>.tmp.XXXXXX" in
+ * the file's folder (the file itself is never there half-written): remove
+ * them before copying again.
+ */
+static void remove_stale_temporaries(const char *dir, const char *tmp)
+{
+	const char *base = strrchr(tmp, '/') + 1;
+	size_t n = strlen(base);
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, base, n) == 0 &&
+		    (e->d_name[n] == '\0' || strncmp(e->d_name + n, ".tmp.", 5) == 0)) {
+			char *p = offserv_path_join(dir, e->d_name);
+			if (p)
+				unlink(p);
+			free(p);
+		}
+	}
+	closedir(d);
+}
+
 static const char *base_name(const char *path)
 {
 	const char *s = strrchr(path, '/');
@@ -312,8 +338,10 @@ static void import_file(struct import_run *run, const char *path)
 		goto oom;
 	sprintf(tmp, "%s/.%s.importing", dir, name);
 	st = offserv_mkdir_p(dir, perr, sizeof(perr));
-	if (OFFSERV_SUCCEEDED(st))
+	if (OFFSERV_SUCCEEDED(st)) {
+		remove_stale_temporaries(dir, tmp);
 		st = offserv_copy_file(path, tmp, copied_sha, perr, sizeof(perr));
+	}
 	if (OFFSERV_FAILED(st)) {
 		unlink(tmp);
 		remove_copy(final);

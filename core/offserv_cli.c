@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "offserv_cli.h"
+#include "offserv_cli_schedule.h"
 
 /* Exit statuses: 0 success, 1 failure, 2 usage. */
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
@@ -225,6 +226,12 @@ static const struct command commands[] = {
 	{"service", cmd_service},
 	{"image", offserv_cmd_image},
 	{"update", offserv_cmd_update},
+	{"schedule", offserv_cmd_schedule},
+	{"run", offserv_cmd_run},
+	{"run-due", offserv_cmd_run_due},
+	{"status", offserv_cmd_status},
+	{"cancel", offserv_cmd_cancel},
+	{"daemon", offserv_cmd_daemon},
 };
 
 int offserv_cli_dispatch(struct offserv_cli *cli, int argc, char **argv)

@@ -13,6 +13,7 @@
 #include <offserv/sitedb.h>
 
 #include "offserv_cli.h"
+#include "offserv_cli_schedule.h"
 
 static int report_failure(offserv_status s, const char *msg)
 {
@@ -490,8 +491,10 @@ int offserv_cmd_image(struct offserv_cli *cli, int argc, char **argv)
 			return image_show(cli, argc, argv);
 		if (!strcmp(argv[0], "applicable"))
 			return image_applicable(cli, argc, argv);
+		if (!strcmp(argv[0], "rollback"))
+			return offserv_cmd_rollback(cli, argc, argv);
 	}
-	fprintf(stderr, "usage: offserv image {import|list|show|applicable} ...\n");
+	fprintf(stderr, "usage: offserv image {import|list|show|applicable|rollback} ...\n");
 	return 2;
 }
 

@@ -25,6 +25,7 @@ struct offserv_wim {
 	WIMStruct *w;
 	char *path;
 	int writable;
+	int lock_fd; /* holds the servicing lock of a WIM opened for writing, or -1 */
 	int broken; /* a failed overwrite leaves the WIMStruct undefined */
 	offserv_wim_progress_fn fn;
 	void *fn_ctx;
@@ -208,8 +209,40 @@ offserv_status offserv_wim_open(const char *path, int flags, struct offserv_wim 
 		offserv_set_error(err, errlen, "%s: out of memory", path);
 		return OFFSERV_E_OUTOFMEMORY;
 	}
-	if (flags & OFFSERV_WIM_OPEN_WRITE)
+	wim->lock_fd = -1;
+	if (flags & OFFSERV_WIM_OPEN_WRITE) {
+		/*
+		 * One writer at a time: two runs appending to one WIM would each
+		 * write a header that forgets the other's data.  An open file
+		 * description lock, because wimlib flock()s the file itself while
+		 * it appends, and OFD locks neither conflict with that nor vanish
+		 * when wimlib closes its own descriptors.  A dead holder's lock
+		 * goes with its process.
+		 */
+		struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+
+		wim->lock_fd = open(path, O_RDWR | O_CLOEXEC);
+		if (wim->lock_fd < 0 || fcntl(wim->lock_fd, F_OFD_SETLK, &fl) != 0) {
+			int e = errno;
+			offserv_status st = (e == EAGAIN || e == EACCES) && wim->lock_fd >= 0
+			                            ? OFFSERV_E_SHARING_VIOLATION
+			                            : offserv_status_from_errno(e);
+
+			if (st == OFFSERV_E_SHARING_VIOLATION)
+				offserv_set_error(err, errlen,
+				                  "%s: another process is servicing this WIM; try again when it has finished",
+				                  path);
+			else
+				offserv_set_error(err, errlen, "%s: cannot open for writing: %s", path,
+				                  strerror(e));
+			if (wim->lock_fd >= 0)
+				close(wim->lock_fd);
+			free(wim->path);
+			free(wim);
+			return st;
+		}
 		open_flags |= WIMLIB_OPEN_FLAG_WRITE_ACCESS;
+	}
 	if (flags & OFFSERV_WIM_OPEN_CHECK_INTEGRITY)
 		open_flags |= WIMLIB_OPEN_FLAG_CHECK_INTEGRITY;
 	errno = 0;
@@ -226,6 +259,8 @@ offserv_status offserv_wim_open(const char *path, int flags, struct offserv_wim 
 				                  "%s: cannot be serviced in place: it is part %u of a "
 				                  "split WIM (%u parts)",
 				                  path, info.part_number, info.total_parts);
+				if (wim->lock_fd >= 0)
+					close(wim->lock_fd);
 				free(wim->path);
 				free(wim);
 				return OFFSERV_CBS_E_IMAGE_UNSERVICEABLE;
@@ -235,6 +270,8 @@ offserv_status offserv_wim_open(const char *path, int flags, struct offserv_wim 
 	if (rc) {
 		offserv_status st = wimlib_fail(NULL, path, rc, errno, "cannot open WIM", err, errlen);
 
+		if (wim->lock_fd >= 0)
+			close(wim->lock_fd);
 		free(wim->path);
 		free(wim);
 		return st;
@@ -253,6 +290,8 @@ offserv_status offserv_wim_open(const char *path, int flags, struct offserv_wim 
 		if (why) {
 			offserv_set_error(err, errlen, "%s: cannot be serviced in place: %s", path, why);
 			wimlib_free(wim->w);
+			if (wim->lock_fd >= 0)
+				close(wim->lock_fd);
 			free(wim->path);
 			free(wim);
 			return OFFSERV_CBS_E_IMAGE_UNSERVICEABLE;
@@ -268,6 +307,8 @@ void offserv_wim_close(struct offserv_wim *wim)
 	if (!wim)
 		return;
 	wimlib_free(wim->w);
+	if (wim->lock_fd >= 0)
+		close(wim->lock_fd);
 	for (size_t i = 0; i < wim->n_scratch; i++) {
 		offserv_rmtree(wim->scratch[i], NULL, 0);
 		free(wim->scratch[i]);

@@ -99,6 +99,9 @@ typedef int (*offserv_wim_progress_fn)(void *ctx, uint64_t done, uint64_t total,
  * @retval OFFSERV_E_INVALID_DATA not a WIM file, or a bad header
  * @retval OFFSERV_E_FILE_CORRUPT truncated or damaged WIM
  * @retval OFFSERV_CBS_E_IMAGE_UNSERVICEABLE opened for writing but split/solid
+ * @retval OFFSERV_E_SHARING_VIOLATION opened for writing while another process
+ *         holds it for writing (an OFD lock on the file, released when the
+ *         handle is closed or the process dies)
  */
 offserv_status offserv_wim_open(const char *path, int flags, struct offserv_wim **out,
                                 char *err, size_t errlen);

@@ -18,7 +18,13 @@ mkfixture="$build/tests/fixtures/offserv-mkfixture"
 
 step() { printf '\n==> %s\n' "$*"; }
 
-rm -rf "$site/inputs"
+# A previous demo site is replaced; any other non-empty folder is refused.
+if [ -f "$site/offserv.ini" ] && grep -q '^; The demo site' "$site/offserv.ini"; then
+	rm -rf "${site:?}"/*
+elif [ -n "$(ls -A "$site")" ]; then
+	echo "demo.sh: $site is not empty and not a demo site" >&2
+	exit 1
+fi
 mkdir -p "$site/inputs"
 chmod 0755 "$build/plugins/.libs"
 cat >"$site/offserv.ini" <<INI
@@ -39,14 +45,29 @@ ls -l "$site/inputs" "$site/inputs/updates"
 step "Plugins"
 "$offserv" plugins
 
-cp "$site/inputs/install.wim" "$site/install.wim"
+step "Importing the image into the site (it gets a package ID)"
+"$offserv" image import "$site/inputs/install.wim" --name "Windows 10 (demo)" | tee "$site/import.out"
+id=$(sed -n 's/^Imported .* as \([A-Z0-9]*\) .*/\1/p' "$site/import.out")
 
-step "Servicing $site/install.wim (all indexes) with every update, continuing on error"
-"$offserv" service "$site/install.wim" "$site"/inputs/updates/* --continue-on-error || true
+step "Importing this month's updates into the content library"
+"$offserv" update import "$site/inputs/updates"
+"$offserv" update list
 
-step "What the image holds now"
-wimlib-imagex info "$site/install.wim" | sed -n '1,12p'
+step "Which updates apply to $id, and why the others do not"
+"$offserv" image applicable "$id" --explain
 
-step "The site log"
-tail -n 15 "$site/Logs/OfflineServicingMgr.log"
-printf '\nDemo site: %s\n' "$site"
+step "Scheduling every applicable update, now, continuing on error"
+"$offserv" schedule "$id" --updates all --now --continue-on-error
+"$offserv" image list
+
+step "Running the due schedule (what the daemon does)"
+"$offserv" run-due
+"$offserv" status "$id"
+
+step "The serviced image"
+"$offserv" image show "$id"
+wimlib-imagex verify "$site/Images/$id/install.wim"
+
+step "The site log (OfflineServicingMgr.log)"
+tail -n 25 "$site/Logs/OfflineServicingMgr.log"
+printf '\nDemo site: %s (config %s)\n' "$site" "$OFFSERV_CONFIG"

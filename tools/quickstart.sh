@@ -3,7 +3,8 @@
 #
 # quickstart.sh demo   install what is missing, build, and service a demo site
 # quickstart.sh test   install what is missing, build, run the whole test suite
-#                      (once with -Werror, once under ASan+UBSan)
+#                      (once with -Werror, once under ASan+UBSan), then every
+#                      fuzz target for FUZZ_SECONDS (default 10) seconds
 #
 # Works from a fresh clone on Debian 12.  Installs Debian packages with
 # apt-get when run as root; otherwise names the packages that are missing.
@@ -17,7 +18,8 @@ packages=(
 	build-essential autoconf automake libtool pkg-config
 	libwim-dev wimtools libiniparser-dev libxml2-dev check libmspack-dev
 	libhivex-dev libhivex-bin libsqlite3-dev sqlite3 gcab cabextract
-	ntfs-3g ntfs-3g-dev rsync
+	ntfs-3g ntfs-3g-dev rsync strace
+	clang libclang-rt-14-dev binutils
 )
 
 install_packages() {
@@ -82,6 +84,8 @@ test)
 	build build-san --enable-werror --enable-sanitizers
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		run_tests build-san "tests under ASan+UBSan"
+	# Every fuzz target for a short, bounded time on the project's seeds.
+	(cd build && make -s fuzz && FUZZ_JOBS=2 sh "$top/tests/fuzz/run.sh" "${FUZZ_SECONDS:-10}")
 	summary build/test-suite.log "tests"
 	summary build-san/test-suite.log "sanitizers"
 	;;

@@ -123,12 +123,35 @@ static int language_is_neutral(const char *lang)
 	return !lang || !*lang || ascii_strcaseeq(lang, "neutral");
 }
 
+/*
+ * Identity fields become folder names (WinSxS key forms, servicing\Packages)
+ * and registry key names: refuse what could name another place.
+ */
+static int field_safe(const char *f)
+{
+	if (!f)
+		return 1;
+	if (!strcmp(f, ".") || !strcmp(f, ".."))
+		return 0;
+	for (const unsigned char *p = (const unsigned char *)f; *p; p++)
+		if (*p < 0x20 || *p == 0x7f || strchr("/\\:~", *p))
+			return 0;
+	return 1;
+}
+
+static int identity_safe(const struct offserv_identity *id)
+{
+	return field_safe(id->name) && field_safe(id->version) && field_safe(id->arch) &&
+	       field_safe(id->language) && field_safe(id->token) && field_safe(id->type) &&
+	       field_safe(id->version_scope);
+}
+
 char *offserv_identity_package_string(const struct offserv_identity *id)
 {
 	const char *lang;
 	char *out = NULL;
 
-	if (!id || !id->name)
+	if (!id || !id->name || !identity_safe(id))
 		return NULL;
 	lang = language_is_neutral(id->language) ? "" : id->language;
 	if (asprintf(&out, "%s~%s~%s~%s~%s", id->name, id->token ? id->token : "",
@@ -162,10 +185,14 @@ offserv_status offserv_identity_parse_package_string(const char *text,
 	}
 	if (n != 5 || lens[0] == 0 || lens[2] == 0 || lens[4] == 0)
 		return OFFSERV_E_INVALIDARG;
-	for (int i = 0; i < 5; i++)
-		for (size_t j = 0; j < lens[i]; j++)
-			if ((unsigned char)fields[i][j] < 0x20)
-				return OFFSERV_E_INVALIDARG;
+	for (int i = 0; i < 5; i++) {
+		char *f = strndup(fields[i], lens[i]);
+		int ok = f && field_safe(f);
+
+		free(f);
+		if (!ok)
+			return OFFSERV_E_INVALIDARG;
+	}
 	{
 		char *version = strndup(fields[4], lens[4]);
 
@@ -287,7 +314,7 @@ char *offserv_identity_key_form(const struct offserv_identity *id)
 	const char *token;
 	int rc;
 
-	if (!id || !id->name || !id->version || !id->arch || !*id->name)
+	if (!id || !id->name || !id->version || !id->arch || !*id->name || !identity_safe(id))
 		return NULL;
 	name = key_part(id->name, 40, 19);
 	culture = key_part(key_culture(id), 8, 3);

@@ -59,13 +59,17 @@ OFFSERV_API int offserv_version_compare(const char *a, const char *b);
 /**
  * The package identity string used in the registry and by `/Get-Packages`:
  * `Name~PublicKeyToken~Arch~Language~Version`, with a neutral language empty.
- * Returns a malloc'd string, NULL on allocation failure.
+ * Returns a malloc'd string; NULL when a field holds a path separator,
+ * '~', ':' or a control character, or is "." or ".." (identity
+ * fields become folder and registry key names), or on allocation failure.
  */
 OFFSERV_API char *offserv_identity_package_string(const struct offserv_identity *id);
 
 /**
  * Parse a package identity string (`Name~Token~Arch~Lang~Version`) into
- * @p out.  An empty language becomes "neutral".
+ * @p out.  An empty language becomes "neutral".  A field that could name
+ * another place (see offserv_identity_package_string()) is refused with
+ * OFFSERV_E_INVALIDARG.
  */
 OFFSERV_API offserv_status offserv_identity_parse_package_string(const char *text,
                                                                 struct offserv_identity *out);
@@ -81,7 +85,8 @@ OFFSERV_API offserv_status offserv_identity_parse_package_string(const char *tex
  * and the last 3 ("sr-latn-rs" -> "sr-..-rs").  A missing token is written
  * "none".  Checked against real component store folder names (x86, amd64,
  * wow64, arm64.x86, cultures, long names).  Returns a malloc'd string, NULL
- * if @p id lacks name, version or arch, or on allocation failure.
+ * if @p id lacks name, version or arch, if a field could name another place
+ * (see offserv_identity_package_string()), or on allocation failure.
  */
 OFFSERV_API char *offserv_identity_key_form(const struct offserv_identity *id);
 
