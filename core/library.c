@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,29 +45,55 @@ char *offserv_library_path_for(const char *library_root, const char *sha256,
 }
 
 /*
- * An import killed while copying leaves "<tmp>" or "<tmp>.tmp.XXXXXX" in
- * the file's folder (the file itself is never there half-written): remove
- * them before copying again.
+ * Each import copies to ".<name>.importing.<pid>" beside the final name.
+ * One killed while copying leaves that file, or offserv_copy_file()'s
+ * "<that>.tmp.XXXXXX" (the final name is never half-written): remove those
+ * of processes that no longer exist before copying again.  Those of live
+ * processes belong to imports still running.
  */
-static void remove_stale_temporaries(const char *dir, const char *tmp)
+static void remove_stale_temporaries(const char *dir, const char *name)
 {
-	const char *base = strrchr(tmp, '/') + 1;
-	size_t n = strlen(base);
+	char prefix[OFFSERV_NAME_MAX + 16];
+	size_t n;
 	DIR *d = opendir(dir);
 	struct dirent *e;
 
 	if (!d)
 		return;
+	n = (size_t)snprintf(prefix, sizeof(prefix), ".%s.importing.", name);
 	while ((e = readdir(d)) != NULL) {
-		if (strncmp(e->d_name, base, n) == 0 &&
-		    (e->d_name[n] == '\0' || strncmp(e->d_name + n, ".tmp.", 5) == 0)) {
-			char *p = offserv_path_join(dir, e->d_name);
-			if (p)
-				unlink(p);
-			free(p);
-		}
+		char *end, *p;
+		long pid;
+
+		if (strncmp(e->d_name, prefix, n) != 0)
+			continue;
+		pid = strtol(e->d_name + n, &end, 10);
+		if (pid <= 0 || (*end && strncmp(end, ".tmp.", 5) != 0))
+			continue;
+		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		p = offserv_path_join(dir, e->d_name);
+		if (p)
+			unlink(p);
+		free(p);
 	}
 	closedir(d);
+}
+
+/* Remove the library folders of a file that was not imported, if empty. */
+static void remove_empty_folders(const char *file)
+{
+	char *dir = strdup(file);
+
+	for (int up = 0; dir && up < 2; up++) {
+		char *slash = strrchr(dir, '/');
+		if (!slash)
+			break;
+		*slash = '\0';
+		if (rmdir(dir) != 0)
+			break;
+	}
+	free(dir);
 }
 
 static const char *base_name(const char *path)
@@ -164,21 +191,8 @@ static void finish(struct import_run *run, struct offserv_library_result *r,
 /* Remove a file and the two digest folders above it when they are left empty. */
 static void remove_copy(const char *file)
 {
-	char *dir = strdup(file);
-	char *slash;
-
 	unlink(file);
-	if (!dir)
-		return;
-	for (int up = 0; up < 2; up++) {
-		slash = strrchr(dir, '/');
-		if (!slash)
-			break;
-		*slash = '\0';
-		if (rmdir(dir) != 0)
-			break;
-	}
-	free(dir);
+	remove_empty_folders(file);
 }
 
 /* Turn the plugin's view of an update into database rows and insert them. */
@@ -333,24 +347,26 @@ static void import_file(struct import_run *run, const char *path)
 	if (!final || !dir)
 		goto oom;
 	*strrchr(dir, '/') = '\0';
-	tmp = malloc(strlen(dir) + strlen(name) + 16);
-	if (!tmp)
+	if (asprintf(&tmp, "%s/.%s.importing.%ld", dir, name, (long)getpid()) < 0) {
+		tmp = NULL;
 		goto oom;
-	sprintf(tmp, "%s/.%s.importing", dir, name);
+	}
 	st = offserv_mkdir_p(dir, perr, sizeof(perr));
 	if (OFFSERV_SUCCEEDED(st)) {
-		remove_stale_temporaries(dir, tmp);
+		remove_stale_temporaries(dir, name);
 		st = offserv_copy_file(path, tmp, copied_sha, perr, sizeof(perr));
 	}
+	/* Until the rename, the final name is not ours: another import of the
+	 * same file may own it. */
 	if (OFFSERV_FAILED(st)) {
 		unlink(tmp);
-		remove_copy(final);
+		remove_empty_folders(final);
 		finish(run, r, OFFSERV_LIBRARY_FAILED, st, perr);
 		goto out;
 	}
 	if (strcmp(copied_sha, r->sha256) != 0) {
 		unlink(tmp);
-		remove_copy(final);
+		remove_empty_folders(final);
 		snprintf(msg, sizeof(msg), "%s changed while it was copied (SHA-256 %s, copy %s)", path,
 		         r->sha256, copied_sha);
 		finish(run, r, OFFSERV_LIBRARY_FAILED, OFFSERV_E_CRC, msg);
@@ -360,7 +376,7 @@ static void import_file(struct import_run *run, const char *path)
 		st = offserv_status_from_errno(errno);
 		snprintf(msg, sizeof(msg), "cannot rename %s to %s: %s", tmp, final, strerror(errno));
 		unlink(tmp);
-		remove_copy(final);
+		remove_empty_folders(final);
 		finish(run, r, OFFSERV_LIBRARY_FAILED, st, msg);
 		goto out;
 	}
@@ -376,7 +392,17 @@ static void import_file(struct import_run *run, const char *path)
 		goto out;
 	}
 	if (OFFSERV_FAILED(st)) {
-		remove_copy(final);
+		struct offserv_update_rec owner;
+		char ferr[256];
+
+		/* The same bytes under the same name: keep the copy if another
+		 * import has recorded it meanwhile. */
+		memset(&owner, 0, sizeof(owner));
+		if (offserv_sitedb_update_find_sha256(run->db, r->sha256, &owner, ferr, sizeof(ferr)) ==
+		    OFFSERV_OK)
+			offserv_update_rec_clear(&owner);
+		else
+			remove_copy(final);
 		finish(run, r, OFFSERV_LIBRARY_FAILED, st, perr);
 		goto out;
 	}

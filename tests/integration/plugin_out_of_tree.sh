@@ -13,10 +13,13 @@ ok() { n=$((n + 1)); echo "ok $n - $*"; }
 not_ok() { n=$((n + 1)); echo "not ok $n - $*"; }
 echo "1..4"
 
-if make -s -C "$top_builddir" install DESTDIR="$tmp/root" >"$tmp/install.log" 2>&1; then
-	ok "make install DESTDIR"
+# Only the headers and the .pc file: a full install would relink the
+# programs that the other tests are running at the same time.
+if make -s -C "$top_builddir" install-offservincludeHEADERS install-pkgconfigDATA \
+	DESTDIR="$tmp/root" >"$tmp/install.log" 2>&1; then
+	ok "headers and offserv.pc installed (DESTDIR)"
 else
-	not_ok "make install DESTDIR"; sed 's/^/# /' "$tmp/install.log"
+	not_ok "headers and offserv.pc installed (DESTDIR)"; sed 's/^/# /' "$tmp/install.log"
 fi
 pc=$(find "$tmp/root" -name offserv.pc | head -n 1)
 pcdir=$(dirname "${pc:-/nonexistent/x}")
