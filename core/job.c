@@ -362,6 +362,7 @@ offserv_status offserv_apply_updates(struct offserv_site *site,
 	}
 	memset(&eo, 0, sizeof(eo));
 	eo.wim_path = o->wim_path;
+	eo.image_dir = o->image_dir;
 	eo.indexes = o->indexes;
 	eo.n_indexes = o->n_indexes;
 	eo.scratch_dir = imagedir;

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,12 +37,14 @@
 #include <offserv/log.h>
 #include <offserv/util.h>
 
+#include "dirtree.h"
 #include "hive.h"
 #include "wim.h"
 
 #define CBS_KEY "Microsoft\\Windows\\CurrentVersion\\Component Based Servicing"
 #define NESTED_DEPTH_MAX 8
 #define FILE_ATTRIBUTE_ARCHIVE 0x20u
+#define SERVICING_STACK_NAME "Microsoft-Windows-ServicingStack"
 
 const char *offserv_outcome_name(enum offserv_outcome o)
 {
@@ -71,6 +74,8 @@ const char *offserv_outcome_name(enum offserv_outcome o)
 
 struct plan_file {
 	char *src;        /* payload on the servicing drive */
+	char *name;       /* file name in the component folder */
+	uint8_t sha256[32]; /* of the payload, for COMPONENTS f!<name> */
 	char *store_path; /* Windows/WinSxS/<key form>/<name> */
 	char *dest_path;  /* projection, NULL when the file stays in the store */
 	uint8_t *sd;
@@ -94,8 +99,9 @@ struct plan_component {
 	char *manifest_src;
 	char *identity_text; /* COMPONENTS "identity" value */
 	uint8_t manifest_sha256[32];
-	char **file_names;
-	size_t n_file_names;
+	size_t first_file, n_files; /* its files in plan.files */
+	int servicing_stack;        /* Microsoft-Windows-ServicingStack */
+	char *version;
 };
 
 struct plan {
@@ -122,6 +128,7 @@ static void plan_free(struct plan *p)
 	free(p->cat_src);
 	for (size_t i = 0; i < p->n_files; i++) {
 		free(p->files[i].src);
+		free(p->files[i].name);
 		free(p->files[i].store_path);
 		free(p->files[i].dest_path);
 		free(p->files[i].sd);
@@ -131,9 +138,7 @@ static void plan_free(struct plan *p)
 		free(p->comps[i].key_form);
 		free(p->comps[i].manifest_src);
 		free(p->comps[i].identity_text);
-		for (size_t j = 0; j < p->comps[i].n_file_names; j++)
-			free(p->comps[i].file_names[j]);
-		free(p->comps[i].file_names);
+		free(p->comps[i].version);
 	}
 	free(p->comps);
 	for (size_t i = 0; i < p->n_values; i++) {
@@ -167,11 +172,34 @@ struct run {
 	const struct offserv_engine_package *pkgs;
 	size_t n_pkgs;
 	struct offserv_engine_report *report;
-	struct offserv_wim *wim;
+	struct offserv_wim *wim; /* the WIM backend; NULL for a directory tree */
+	const char *image_dir;   /* the directory backend's root; NULL for a WIM */
+	const char *target;      /* the WIM or the directory, for messages */
+	int dir_partial;         /* the directory's change set failed half-way */
 	size_t n_indexes;
 	size_t index_pos;
+	int cur_index;       /* index being serviced, 0 while writing the WIM */
+	int applying;        /* an index's change set is being applied */
+	int writing;         /* the WIM is being written */
+	double last_percent; /* the bar only moves forward */
+	char **pkg_identity; /* per package, once its manifest was read */
 	int cancelled;
 	char err[1024];
+};
+
+/*
+ * One file or link for the change set.  Kept by the engine until the index
+ * is applied so that a later package writing the same image path replaces
+ * the earlier entry (the later package wins) instead of adding a second
+ * one, which the change set would refuse.
+ */
+struct staged_op {
+	int link;      /* 0: a file from @src; 1: another name of the file at @src */
+	char *path;    /* image path */
+	char *src;     /* local source, or the link's target image path */
+	uint8_t *sd;
+	size_t sd_len;
+	uint32_t attributes;
 };
 
 struct index_state {
@@ -180,14 +208,163 @@ struct index_state {
 	char *arch; /* "x86", "x64", "arm64" */
 	struct offserv_hive *software, *system, *components;
 	char *software_local, *system_local, *components_local;
-	struct offserv_wim_changeset *cs;
+	struct offserv_wim_changeset *cs;      /* WIM backend */
+	struct offserv_dirtree_changeset *dcs; /* directory backend */
 	struct offserv_installed_package *installed;
 	size_t n_installed;
-	char **planned_paths; /* image paths already in the change set */
-	size_t n_planned;
+	size_t stack_entry;   /* installed[] entry standing for the servicing stack, or SIZE_MAX */
+	struct staged_op *ops; /* files and links for the change set, one per image path */
+	size_t n_ops;
 	int pending_needed;
 	int changed;
 };
+
+/* ---------------------------------------------------------------------- */
+/* The target: a WIM index or an offline directory tree                    */
+
+/*
+ * Whether the file @p path (image path) exists in the target as a file.
+ * When it does, @p sd / @p sd_len receive a copy of its security
+ * descriptor (WIM only: a directory tree has none to offer, and its change
+ * set keeps what the filesystem holds) and @p attributes its attributes.
+ */
+static int target_stat_file(struct run *r, struct index_state *ix, const char *path,
+                            uint8_t **sd, size_t *sd_len, uint32_t *attributes)
+{
+	*sd = NULL;
+	*sd_len = 0;
+	*attributes = 0;
+	if (r->image_dir) {
+		char *local = NULL;
+		struct stat lst;
+		int found = 0;
+
+		if (offserv_dirtree_resolve(r->image_dir, path, &local) == OFFSERV_OK &&
+		    lstat(local, &lst) == 0 && !S_ISDIR(lst.st_mode))
+			found = 1;
+		free(local);
+		if (found)
+			*attributes = FILE_ATTRIBUTE_ARCHIVE;
+		return found;
+	} else {
+		struct offserv_wim_stat st;
+		int found = 0;
+
+		memset(&st, 0, sizeof(st));
+		if (offserv_wim_stat(r->wim, ix->index, path, 0, &st, NULL, 0) == OFFSERV_OK &&
+		    !st.is_dir) {
+			found = 1;
+			if (st.sd && st.sd_len) {
+				*sd = malloc(st.sd_len);
+				if (*sd) {
+					memcpy(*sd, st.sd, st.sd_len);
+					*sd_len = st.sd_len;
+				}
+			}
+			*attributes = st.attributes ? st.attributes : FILE_ATTRIBUTE_ARCHIVE;
+		}
+		offserv_wim_stat_clear(&st);
+		return found;
+	}
+}
+
+/* Whether anything (file or directory) is at @p path in the target. */
+static int target_exists(struct run *r, struct index_state *ix, const char *path)
+{
+	if (r->image_dir) {
+		char *local = NULL;
+		int found = offserv_dirtree_resolve(r->image_dir, path, &local) == OFFSERV_OK;
+
+		free(local);
+		return found;
+	} else {
+		struct offserv_wim_stat st;
+		int found;
+
+		memset(&st, 0, sizeof(st));
+		found = offserv_wim_stat(r->wim, ix->index, path, 0, &st, NULL, 0) == OFFSERV_OK;
+		offserv_wim_stat_clear(&st);
+		return found;
+	}
+}
+
+/*
+ * Copy the image file @p path into the folder @p destdir; its local name
+ * into @p local.  OFFSERV_E_FILE_NOT_FOUND / OFFSERV_E_PATH_NOT_FOUND when
+ * the target has no such file.
+ */
+static offserv_status target_fetch(struct run *r, struct index_state *ix, const char *path,
+                                   const char *destdir, char **local)
+{
+	offserv_status s;
+
+	*local = NULL;
+	if (r->image_dir) {
+		char *src = NULL;
+		const char *leaf = strrchr(path, '/');
+
+		s = offserv_dirtree_resolve(r->image_dir, path, &src);
+		if (OFFSERV_FAILED(s)) {
+			snprintf(r->err, sizeof(r->err), "%s: no %s", r->image_dir, path);
+			return s;
+		}
+		*local = offserv_path_join(destdir, leaf ? leaf + 1 : path);
+		s = *local ? offserv_copy_file(src, *local, NULL, r->err, sizeof(r->err))
+		           : OFFSERV_E_OUTOFMEMORY;
+		free(src);
+		if (OFFSERV_FAILED(s)) {
+			free(*local);
+			*local = NULL;
+		}
+		return s;
+	} else {
+		char **locals = NULL;
+		const char *paths[1] = {path};
+
+		s = offserv_wim_extract(r->wim, ix->index, paths, 1, destdir, 0, &locals, r->err,
+		                        sizeof(r->err));
+		if (OFFSERV_FAILED(s))
+			return s;
+		*local = locals[0];
+		locals[0] = NULL;
+		offserv_wim_strv_free(locals, 1);
+		return OFFSERV_OK;
+	}
+}
+
+static offserv_status target_changeset_new(struct run *r, struct index_state *ix)
+{
+	if (r->image_dir)
+		return offserv_dirtree_changeset_new(r->image_dir, &ix->dcs, r->err, sizeof(r->err));
+	return offserv_wim_changeset_new(r->wim, ix->index, &ix->cs, r->err, sizeof(r->err));
+}
+
+static offserv_status target_add_file(struct run *r, struct index_state *ix, const char *path,
+                                      const char *src, const void *sd, size_t sd_len,
+                                      uint32_t attributes)
+{
+	if (r->image_dir)
+		return offserv_dirtree_changeset_add_file(ix->dcs, path, src, sd, sd_len, r->err,
+		                                          sizeof(r->err));
+	return offserv_wim_changeset_add_file(ix->cs, path, src, sd, sd_len, attributes, r->err,
+	                                      sizeof(r->err));
+}
+
+static offserv_status target_link(struct run *r, struct index_state *ix, const char *target,
+                                  const char *link_path)
+{
+	if (r->image_dir)
+		return offserv_dirtree_changeset_link(ix->dcs, target, link_path, r->err,
+		                                      sizeof(r->err));
+	return offserv_wim_changeset_link(ix->cs, target, link_path, r->err, sizeof(r->err));
+}
+
+static offserv_status target_apply(struct run *r, struct index_state *ix)
+{
+	if (r->image_dir)
+		return offserv_dirtree_changeset_apply(ix->dcs, r->err, sizeof(r->err));
+	return offserv_wim_changeset_apply(ix->cs, ix->work, r->err, sizeof(r->err));
+}
 
 static void logf_both(struct run *r, int level, const char *fmt, ...) OFFSERV_PRINTF(3, 4);
 
@@ -204,6 +381,46 @@ static void logf_both(struct run *r, int level, const char *fmt, ...)
 	                         "Internal_InstallPackage", OFFSERV_OK, "%s", msg);
 }
 
+/*
+ * How the bar is shared: the indexes take SHARE_INDEXES percent, equally;
+ * within an index its packages take PKG_SHARE of its part and applying its
+ * change set (wimlib scanning the scratch volume) the rest; writing the WIM
+ * once at the end takes the last 100 - SHARE_INDEXES percent.  wimlib's own
+ * reports are mapped into the step they belong to, and every report is
+ * clamped so that the percentage never goes back.
+ */
+#define SHARE_INDEXES 80.0
+#define PKG_SHARE 0.8
+
+static double index_base(const struct run *r)
+{
+	return SHARE_INDEXES / (double)(r->n_indexes ? r->n_indexes : 1) * (double)r->index_pos;
+}
+
+static double index_span(const struct run *r)
+{
+	return SHARE_INDEXES / (double)(r->n_indexes ? r->n_indexes : 1);
+}
+
+static int emit_progress(struct run *r, struct offserv_engine_progress *p, double percent)
+{
+	if (percent > 100.0)
+		percent = 100.0;
+	if (percent < r->last_percent)
+		percent = r->last_percent;
+	r->last_percent = percent;
+	p->percent = percent;
+	if (r->cancelled)
+		return 1;
+	if (r->o->progress && r->o->progress(r->o->progress_ctx, p))
+		r->cancelled = 1;
+	return r->cancelled;
+}
+
+/*
+ * Report a step of package @p pkg (or, with @p pkg == n_pkgs, of the
+ * index's closing work) at @p within (0..1) of it.
+ */
 static int report_progress(struct run *r, int index, size_t pkg, const char *identity,
                            const char *step, double within)
 {
@@ -214,17 +431,14 @@ static int report_progress(struct run *r, int index, size_t pkg, const char *ide
 		.identity = identity,
 		.step = step,
 	};
-	double per_index = 100.0 / (double)(r->n_indexes ? r->n_indexes : 1);
-	double per_pkg = per_index / (double)(r->n_pkgs + 1);
+	double span = index_span(r), percent;
 
-	p.percent = per_index * (double)r->index_pos + per_pkg * ((double)pkg + within);
-	if (p.percent > 100.0)
-		p.percent = 100.0;
-	if (r->cancelled)
-		return 1;
-	if (r->o->progress && r->o->progress(r->o->progress_ctx, &p))
-		r->cancelled = 1;
-	return r->cancelled;
+	if (pkg < r->n_pkgs)
+		percent = index_base(r) +
+		          span * PKG_SHARE * ((double)pkg + within) / (double)r->n_pkgs;
+	else
+		percent = index_base(r) + span * PKG_SHARE + span * (1.0 - PKG_SHARE) * within;
+	return emit_progress(r, &p, percent);
 }
 
 static offserv_status add_result(struct run *r, int index, size_t pkg, const char *identity,
@@ -307,9 +521,10 @@ fail:
 	return NULL;
 }
 
-/* Verify @p path against a manifest digest. */
+/* Verify @p path against a manifest digest; @p sha256 receives the file's SHA-256. */
 static offserv_status verify_digest(const char *path, const struct offserv_manifest_file *f,
-                                    uint64_t *size, char *err, size_t errlen)
+                                    uint64_t *size, uint8_t sha256[32], char *err,
+                                    size_t errlen)
 {
 	uint8_t digest[32];
 	struct stat st;
@@ -319,12 +534,14 @@ static offserv_status verify_digest(const char *path, const struct offserv_manif
 		s = offserv_sha256_file(path, digest, size, err, errlen);
 		if (OFFSERV_FAILED(s))
 			return s;
+		memcpy(sha256, digest, 32);
 		if (f->hash_len != 32 || memcmp(digest, f->digest, 32) != 0)
 			goto mismatch;
 		return OFFSERV_OK;
 	}
 	if (f->hash_alg == OFFSERV_HASH_SHA1) {
 		struct offserv_sha1 ctx;
+		struct offserv_sha256 ctx256;
 		uint8_t buf[65536];
 		FILE *fp = fopen(path, "rb");
 		size_t n;
@@ -335,12 +552,15 @@ static offserv_status verify_digest(const char *path, const struct offserv_manif
 			return offserv_status_from_errno(errno);
 		}
 		offserv_sha1_init(&ctx);
+		offserv_sha256_init(&ctx256);
 		while ((n = fread(buf, 1, sizeof(buf), fp)) > 0) {
 			offserv_sha1_update(&ctx, buf, n);
+			offserv_sha256_update(&ctx256, buf, n);
 			total += n;
 		}
 		fclose(fp);
 		offserv_sha1_final(&ctx, digest);
+		offserv_sha256_final(&ctx256, sha256);
 		*size = total;
 		if (f->hash_len != 20 || memcmp(digest, f->digest, 20) != 0)
 			goto mismatch;
@@ -374,12 +594,81 @@ static char *identity_text(const struct offserv_identity *id)
 	return n < 0 ? NULL : s;
 }
 
-static int path_planned(struct index_state *ix, const char *path)
+/*
+ * Record a file (@p link 0) or a link (@p link 1) for @p path; an earlier
+ * entry for the same path (Windows compares names case-insensitively) is
+ * replaced.
+ */
+static offserv_status stage_op(struct index_state *ix, int link, const char *path,
+                               const char *src, const uint8_t *sd, size_t sd_len,
+                               uint32_t attributes)
 {
-	for (size_t i = 0; i < ix->n_planned; i++)
-		if (strcasecmp(ix->planned_paths[i], path) == 0)
-			return 1;
-	return 0;
+	struct staged_op *op = NULL;
+	char *npath = strdup(path), *nsrc = strdup(src);
+	uint8_t *nsd = NULL;
+
+	if (sd && sd_len) {
+		nsd = malloc(sd_len);
+		if (nsd)
+			memcpy(nsd, sd, sd_len);
+	}
+	if (!npath || !nsrc || (sd && sd_len && !nsd))
+		goto nomem;
+	for (size_t i = 0; i < ix->n_ops; i++) {
+		if (strcasecmp(ix->ops[i].path, path) == 0) {
+			op = &ix->ops[i];
+			free(op->path);
+			free(op->src);
+			free(op->sd);
+			break;
+		}
+	}
+	if (!op && !(op = grow(&ix->ops, &ix->n_ops, sizeof(*op))))
+		goto nomem;
+	op->link = link;
+	op->path = npath;
+	op->src = nsrc;
+	op->sd = nsd;
+	op->sd_len = nsd ? sd_len : 0;
+	op->attributes = attributes;
+	return OFFSERV_OK;
+nomem:
+	free(npath);
+	free(nsrc);
+	free(nsd);
+	return OFFSERV_E_OUTOFMEMORY;
+}
+
+/* Hand the recorded files, then the links, to the change set. */
+static offserv_status flush_ops(struct run *r, struct index_state *ix)
+{
+	offserv_status s = OFFSERV_OK;
+
+	for (int pass = 0; pass < 2 && OFFSERV_SUCCEEDED(s); pass++) {
+		for (size_t i = 0; i < ix->n_ops && OFFSERV_SUCCEEDED(s); i++) {
+			const struct staged_op *op = &ix->ops[i];
+
+			if (op->link != pass)
+				continue;
+			if (op->link)
+				s = target_link(r, ix, op->src, op->path);
+			else
+				s = target_add_file(r, ix, op->path, op->src, op->sd, op->sd_len,
+				                    op->attributes);
+		}
+	}
+	return s;
+}
+
+/*
+ * Key forms and package identities become file names in the image and key
+ * names in the hives: refuse any that could name another place.
+ */
+static int safe_name(const char *s)
+{
+	/* ".." inside a name is fine: long key forms are shortened with it. */
+	return s && *s && !strchr(s, '/') && !strchr(s, '\\') && strcmp(s, ".") != 0 &&
+	       strcmp(s, "..") != 0;
 }
 
 /* Map a manifest registry key to a hive and a path inside it. */
@@ -444,6 +733,12 @@ static offserv_status plan_component(struct run *r, struct index_state *ix, stru
 		         cid->name ? cid->name : "(unnamed)");
 		return OFFSERV_CBS_E_INVALID_PACKAGE;
 	}
+	if (!safe_name(key_form)) {
+		snprintf(err, errlen, "component %s has an identity that is not a valid name (%s)",
+		         cid->name ? cid->name : "(unnamed)", key_form);
+		free(key_form);
+		return OFFSERV_CBS_E_INVALID_PACKAGE;
+	}
 	if (asprintf(&man_rel, "%s.manifest", key_form) < 0) {
 		s = OFFSERV_E_OUTOFMEMORY;
 		goto out;
@@ -489,26 +784,25 @@ static offserv_status plan_component(struct run *r, struct index_state *ix, stru
 	pc->manifest_src = man_path;
 	man_path = NULL;
 	pc->identity_text = identity_text(&m->id);
+	pc->version = strdup(m->id.version ? m->id.version : "");
+	pc->servicing_stack = m->id.name && strcasecmp(m->id.name, SERVICING_STACK_NAME) == 0;
+	pc->first_file = p->n_files;
+	if (!pc->identity_text || !pc->version) {
+		s = OFFSERV_E_OUTOFMEMORY;
+		goto out;
+	}
 	offserv_sha256(man_data, man_len, pc->manifest_sha256);
 
 	for (size_t i = 0; i < m->n_files; i++) {
 		const struct offserv_manifest_file *f = &m->files[i];
 		struct plan_file *pf;
 		char *name = NULL, *payload_rel = NULL, *src = NULL, *dest_dir = NULL;
-		struct offserv_wim_stat st;
-		char **fn;
+		uint8_t sha256[32];
 		uint64_t size = 0;
 
 		s = offserv_path_sanitize(f->name, &name, err, errlen);
 		if (OFFSERV_FAILED(s))
 			goto out;
-		fn = grow(&pc->file_names, &pc->n_file_names, sizeof(*fn));
-		if (!fn) {
-			free(name);
-			s = OFFSERV_E_OUTOFMEMORY;
-			goto out;
-		}
-		*fn = strdup(name);
 		if (asprintf(&payload_rel, "%s/%s", pc->key_form, name) < 0) {
 			free(name);
 			s = OFFSERV_E_OUTOFMEMORY;
@@ -524,7 +818,7 @@ static offserv_status plan_component(struct run *r, struct index_state *ix, stru
 			goto out;
 		}
 		free(payload_rel);
-		s = verify_digest(src, f, &size, err, errlen);
+		s = verify_digest(src, f, &size, sha256, err, errlen);
 		if (OFFSERV_FAILED(s)) {
 			free(name);
 			free(src);
@@ -537,7 +831,15 @@ static offserv_status plan_component(struct run *r, struct index_state *ix, stru
 			s = OFFSERV_E_OUTOFMEMORY;
 			goto out;
 		}
+		pc->n_files++;
 		pf->src = src;
+		memcpy(pf->sha256, sha256, 32);
+		pf->name = strdup(name);
+		if (!pf->name) {
+			free(name);
+			s = OFFSERV_E_OUTOFMEMORY;
+			goto out;
+		}
 		p->bytes += size;
 		if (asprintf(&pf->store_path, "Windows/WinSxS/%s/%s", pc->key_form, name) < 0) {
 			free(name);
@@ -565,25 +867,14 @@ static offserv_status plan_component(struct run *r, struct index_state *ix, stru
 		free(name);
 		/* A replaced file keeps its descriptor and attributes; a new one
 		 * gets the descriptor its manifest names. */
-		memset(&st, 0, sizeof(st));
-		if (pf->dest_path &&
-		    offserv_wim_stat(r->wim, ix->index, pf->dest_path, 0, &st, NULL, 0) == OFFSERV_OK &&
-		    !st.is_dir) {
-			if (st.sd && st.sd_len) {
-				pf->sd = malloc(st.sd_len);
-				if (pf->sd) {
-					memcpy(pf->sd, st.sd, st.sd_len);
-					pf->sd_len = st.sd_len;
-				}
-			}
-			pf->attributes = st.attributes ? st.attributes : FILE_ATTRIBUTE_ARCHIVE;
-			offserv_wim_stat_clear(&st);
+		if (pf->dest_path && target_stat_file(r, ix, pf->dest_path, &pf->sd, &pf->sd_len,
+		                                      &pf->attributes)) {
+			/* kept: pf->sd is NULL where the target has no descriptor to give */
 		} else {
 			const struct offserv_manifest_sd *sd =
 				f->sd_name ? offserv_manifest_find_sd(m, f->sd_name) : NULL;
 			const char *sddl = sd ? sd->sddl : offserv_sddl_wrp_file_default();
 
-			offserv_wim_stat_clear(&st);
 			if (f->sd_name && !sd) {
 				snprintf(err, errlen, "%s: file %s names security descriptor %s, which the manifest does not define",
 				         man_rel, f->name, f->sd_name);
@@ -713,15 +1004,11 @@ static offserv_status open_hive(struct run *r, struct index_state *ix, const cha
                                 int required, struct offserv_hive **h, char **local)
 {
 	char *image_path = NULL;
-	char **locals = NULL;
-	const char *paths[1];
 	offserv_status s;
 
 	if (asprintf(&image_path, "Windows/System32/config/%s", name) < 0)
 		return OFFSERV_E_OUTOFMEMORY;
-	paths[0] = image_path;
-	s = offserv_wim_extract(r->wim, ix->index, paths, 1, ix->work, 0, &locals, r->err,
-	                        sizeof(r->err));
+	s = target_fetch(r, ix, image_path, ix->work, local);
 	free(image_path);
 	if (OFFSERV_FAILED(s)) {
 		if (!required && (s == OFFSERV_E_FILE_NOT_FOUND || s == OFFSERV_E_PATH_NOT_FOUND)) {
@@ -731,17 +1018,69 @@ static offserv_status open_hive(struct run *r, struct index_state *ix, const cha
 		if (s == OFFSERV_E_FILE_NOT_FOUND || s == OFFSERV_E_PATH_NOT_FOUND) {
 			snprintf(r->err, sizeof(r->err),
 			         "%s index %d is not a Windows image: it has no Windows\\System32\\config\\%s hive",
-			         offserv_wim_path(r->wim), ix->index, name);
+			         r->target, ix->index, name);
 			return OFFSERV_CBS_E_IMAGE_UNSERVICEABLE;
 		}
 		return s;
 	}
-	*local = locals[0];
-	locals[0] = NULL;
-	offserv_wim_strv_free(locals, 1);
 	s = offserv_hive_open(*local, OFFSERV_HIVE_WRITE, h, r->err, sizeof(r->err));
 	if (OFFSERV_FAILED(s) && s == OFFSERV_E_BAD_FORMAT)
 		s = OFFSERV_CBS_E_IMAGE_UNSERVICEABLE;
+	return s;
+}
+
+/*
+ * When no installed package tells the servicing stack's version (a fresh
+ * image: the stack came with the Foundation package), take the highest
+ * version listed under Component Based Servicing\Version, where Windows
+ * records each stack it has, and let the applicability check see it as an
+ * installed Microsoft-Windows-ServicingStack.  The entry is the engine's
+ * own; it is never written to the image.
+ */
+static offserv_status stack_from_version_key(struct run *r, struct index_state *ix)
+{
+	struct offserv_installed_package *ip;
+	struct offserv_identity id;
+	offserv_hive_key k;
+	char **names = NULL, ver[32], *best = NULL;
+	size_t n = 0;
+	offserv_status s;
+
+	(void)r;
+	if (offserv_image_servicing_stack_version(ix->installed, ix->n_installed, ver) == 0)
+		return OFFSERV_OK;
+	if (OFFSERV_FAILED(offserv_hive_find(ix->software, 0, CBS_KEY "\\Version", &k, NULL, 0)) ||
+	    OFFSERV_FAILED(offserv_hive_value_names(ix->software, k, &names, &n, NULL, 0)))
+		return OFFSERV_OK;
+	for (size_t i = 0; i < n; i++) {
+		unsigned a, b, c, d;
+		char tail;
+
+		if (sscanf(names[i], "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) != 4)
+			continue;
+		if (!best || offserv_version_compare(best, names[i]) < 0)
+			best = names[i];
+	}
+	if (!best) {
+		offserv_hive_free_names(names);
+		return OFFSERV_OK;
+	}
+	memset(&id, 0, sizeof(id));
+	id.name = (char *)SERVICING_STACK_NAME;
+	id.token = (char *)"31bf3856ad364e35";
+	id.arch = (char *)(strcmp(ix->arch, "x64") == 0 ? "amd64" : ix->arch);
+	id.language = (char *)"neutral";
+	id.version = best;
+	ip = grow(&ix->installed, &ix->n_installed, sizeof(*ip));
+	s = ip && (ip->identity = offserv_identity_package_string(&id)) ? OFFSERV_OK
+	                                                               : OFFSERV_E_OUTOFMEMORY;
+	if (OFFSERV_SUCCEEDED(s)) {
+		ip->state = OFFSERV_STATE_INSTALLED;
+		ix->stack_entry = ix->n_installed - 1;
+	} else if (ip) {
+		ix->n_installed--;
+	}
+	offserv_hive_free_names(names);
 	return s;
 }
 
@@ -778,7 +1117,7 @@ static offserv_status read_installed(struct run *r, struct index_state *ix)
 		ip->state = state;
 	}
 	offserv_hive_free_names(names);
-	return OFFSERV_OK;
+	return stack_from_version_key(r, ix);
 }
 
 static offserv_status set_installed_state(struct index_state *ix, const char *identity,
@@ -803,6 +1142,183 @@ static offserv_status set_installed_state(struct index_state *ix, const char *id
 /* ---------------------------------------------------------------------- */
 /* Staging a plan                                                          */
 
+/*
+ * The COMPONENTS hive.  What is public about it (WitherOrNot/cbs-docs,
+ * "CBS internals"; no Microsoft documentation exists):
+ *
+ *   DerivedData\Components\<component key form>
+ *     S256H          SHA-256 of the uncompressed component manifest (32 bytes)
+ *     identity       the component's identity, "expanded"; Windows stores a
+ *                    binary encoding that is not documented
+ *     c!<key form>   set when the component is pre-staged; the notes name
+ *                    the value after a key form without saying whose
+ *     f!<file>       one per file of the component, set when it is staged;
+ *                    the data is not documented
+ *     CF             flags (staged, manifest compression): not documented
+ *   CanonicalData\Deployments\<deployment key form>
+ *     appid              the deployment's identity, expanded
+ *     CatalogThumbprint  SHA-256 of the uncompressed deployment manifest
+ *     p!<package key form>  the package pinning the deployment
+ *     s!<package key form>  the deployment is staged
+ *
+ * The reading used here, and by the fixture generator so that both agree:
+ * identity and appid hold the identity as text ("Name, Culture=neutral,
+ * Version=..., PublicKeyToken=..., ProcessorArchitecture=...,
+ * versionScope=nonSxS", attribute values as the manifest spells them),
+ * without a terminator; c! names the key form of the package that owns the
+ * component (its identity as the .mum states it); f!<file> holds the
+ * file's SHA-256; the package is its own deployment, keyed by the package
+ * key form, with p!, s! and, once installed (not pending), i! (the letter
+ * other notes list beside p! and s!) holding no data.  CF is not written:
+ * a wrong value would be worse than none.  Windows tolerates these values
+ * when it rebuilds derived data; whether a real servicing stack reads them
+ * back as we write them is not known.
+ */
+
+/* The lower-case key form of @p id (malloc'd), NULL on failure. */
+static char *lower_key_form(const struct offserv_identity *id)
+{
+	char *k = offserv_identity_key_form(id);
+
+	for (char *c = k; c && *c; c++)
+		*c = (char)tolower((unsigned char)*c);
+	return k;
+}
+
+static offserv_status register_component(struct run *r, struct index_state *ix,
+                                         const struct plan *p, const struct plan_component *c)
+{
+	char *path = NULL, *vname = NULL, *pkf = lower_key_form(&p->mum->id);
+	offserv_hive_key ck;
+	offserv_status s;
+
+	if (!pkf || asprintf(&path, "DerivedData\\Components\\%s", c->key_form) < 0) {
+		free(pkf);
+		return OFFSERV_E_OUTOFMEMORY;
+	}
+	s = offserv_hive_create(ix->components, 0, path, &ck, r->err, sizeof(r->err));
+	if (OFFSERV_SUCCEEDED(s))
+		s = offserv_hive_set_binary(ix->components, ck, "identity", c->identity_text,
+		                            strlen(c->identity_text), r->err, sizeof(r->err));
+	if (OFFSERV_SUCCEEDED(s))
+		s = offserv_hive_set_binary(ix->components, ck, "S256H", c->manifest_sha256, 32,
+		                            r->err, sizeof(r->err));
+	if (OFFSERV_SUCCEEDED(s)) {
+		if (asprintf(&vname, "c!%s", pkf) < 0)
+			s = OFFSERV_E_OUTOFMEMORY;
+		else
+			s = offserv_hive_set_binary(ix->components, ck, vname, "", 0, r->err,
+			                            sizeof(r->err));
+		free(vname);
+	}
+	for (size_t j = 0; j < c->n_files && OFFSERV_SUCCEEDED(s); j++) {
+		const struct plan_file *f = &p->files[c->first_file + j];
+
+		if (asprintf(&vname, "f!%s", f->name) < 0) {
+			s = OFFSERV_E_OUTOFMEMORY;
+			break;
+		}
+		s = offserv_hive_set_binary(ix->components, ck, vname, f->sha256, 32, r->err,
+		                            sizeof(r->err));
+		free(vname);
+	}
+	free(pkf);
+	free(path);
+	return s;
+}
+
+static offserv_status register_deployment(struct run *r, struct index_state *ix,
+                                          const struct plan *p, uint32_t state)
+{
+	char *kf = lower_key_form(&p->mum->id), *path = NULL, *appid = identity_text(&p->mum->id);
+	static const char *const prefixes[] = {"p!", "s!", "i!"};
+	uint8_t thumb[32];
+	offserv_hive_key dk;
+	offserv_status s;
+
+	if (!kf || !appid || asprintf(&path, "CanonicalData\\Deployments\\%s", kf) < 0) {
+		free(kf);
+		free(appid);
+		return OFFSERV_E_OUTOFMEMORY;
+	}
+	s = offserv_sha256_file(p->mum_src, thumb, NULL, r->err, sizeof(r->err));
+	if (OFFSERV_SUCCEEDED(s))
+		s = offserv_hive_create(ix->components, 0, path, &dk, r->err, sizeof(r->err));
+	if (OFFSERV_SUCCEEDED(s))
+		s = offserv_hive_set_binary(ix->components, dk, "appid", appid, strlen(appid), r->err,
+		                            sizeof(r->err));
+	if (OFFSERV_SUCCEEDED(s))
+		s = offserv_hive_set_binary(ix->components, dk, "CatalogThumbprint", thumb, 32, r->err,
+		                            sizeof(r->err));
+	for (size_t i = 0; i < 3 && OFFSERV_SUCCEEDED(s); i++) {
+		char *vname = NULL;
+
+		if (i == 2 && state != OFFSERV_STATE_INSTALLED)
+			break;
+		if (asprintf(&vname, "%s%s", prefixes[i], kf) < 0) {
+			s = OFFSERV_E_OUTOFMEMORY;
+			break;
+		}
+		s = offserv_hive_set_binary(ix->components, dk, vname, "", 0, r->err, sizeof(r->err));
+		free(vname);
+	}
+	free(kf);
+	free(appid);
+	free(path);
+	return s;
+}
+
+/*
+ * A new servicing stack: SOFTWARE's Component Based Servicing\Version and
+ * COMPONENTS' ServicingStackVersions list each stack version with its
+ * store folder; the index's stack version (for later packages of this run)
+ * rises with it.
+ */
+static offserv_status register_servicing_stack(struct run *r, struct index_state *ix,
+                                               const struct plan_component *c)
+{
+	char *folder = NULL;
+	offserv_hive_key k;
+	offserv_status s;
+
+	if (asprintf(&folder, "%%SystemRoot%%\\WinSxS\\%s", c->key_form) < 0)
+		return OFFSERV_E_OUTOFMEMORY;
+	s = offserv_hive_create(ix->software, 0, CBS_KEY "\\Version", &k, r->err, sizeof(r->err));
+	if (OFFSERV_SUCCEEDED(s))
+		s = offserv_hive_set_expand_sz(ix->software, k, c->version, folder, r->err,
+		                               sizeof(r->err));
+	if (OFFSERV_SUCCEEDED(s) && ix->components) {
+		s = offserv_hive_create(ix->components, 0, "ServicingStackVersions", &k, r->err,
+		                        sizeof(r->err));
+		if (OFFSERV_SUCCEEDED(s))
+			s = offserv_hive_set_sz(ix->components, k, c->version, folder, r->err,
+			                        sizeof(r->err));
+	}
+	free(folder);
+	if (OFFSERV_SUCCEEDED(s) && ix->stack_entry != SIZE_MAX) {
+		struct offserv_installed_package *ip = &ix->installed[ix->stack_entry];
+		struct offserv_identity id;
+
+		memset(&id, 0, sizeof(id));
+		if (OFFSERV_SUCCEEDED(offserv_identity_parse_package_string(ip->identity, &id)) &&
+		    offserv_version_compare(id.version, c->version) < 0) {
+			char *nv;
+
+			free(id.version);
+			id.version = strdup(c->version);
+			nv = id.version ? offserv_identity_package_string(&id) : NULL;
+			if (!nv) {
+				offserv_identity_clear(&id);
+				return OFFSERV_E_OUTOFMEMORY;
+			}
+			free((char *)ip->identity);
+			ip->identity = nv;
+		}
+		offserv_identity_clear(&id);
+	}
+	return s;
+}
+
 static offserv_status stage_plan(struct run *r, struct index_state *ix, struct plan *p,
                                  const struct offserv_engine_package *pkg, uint32_t state)
 {
@@ -822,20 +1338,12 @@ static offserv_status stage_plan(struct run *r, struct index_state *ix, struct p
 	/* Component store, projections. */
 	for (size_t i = 0; i < p->n_files; i++) {
 		struct plan_file *f = &p->files[i];
-		char **pp;
 
-		s = offserv_wim_changeset_add_file(ix->cs, f->store_path, f->src, f->sd, f->sd_len,
-		                                   f->attributes, err, errlen);
+		s = stage_op(ix, 0, f->store_path, f->src, f->sd, f->sd_len, f->attributes);
+		if (OFFSERV_SUCCEEDED(s) && f->dest_path)
+			s = stage_op(ix, 1, f->dest_path, f->store_path, NULL, 0, 0);
 		if (OFFSERV_FAILED(s))
 			goto out;
-		if (f->dest_path) {
-			s = offserv_wim_changeset_link(ix->cs, f->store_path, f->dest_path, err, errlen);
-			if (OFFSERV_FAILED(s))
-				goto out;
-			pp = grow(&ix->planned_paths, &ix->n_planned, sizeof(*pp));
-			if (pp)
-				*pp = strdup(f->dest_path);
-		}
 	}
 	/* Manifests and component registration. */
 	for (size_t i = 0; i < p->n_comps; i++) {
@@ -847,70 +1355,24 @@ static offserv_status stage_plan(struct run *r, struct index_state *ix, struct p
 			s = OFFSERV_E_OUTOFMEMORY;
 			goto out;
 		}
-		if (!path_planned(ix, path)) {
-			char **pp;
-			s = offserv_wim_changeset_add_file(ix->cs, path, c->manifest_src, wrp, wrp_len,
-			                                   FILE_ATTRIBUTE_ARCHIVE, err, errlen);
-			if (OFFSERV_FAILED(s))
-				goto out;
-			pp = grow(&ix->planned_paths, &ix->n_planned, sizeof(*pp));
-			if (pp)
-				*pp = strdup(path);
-		}
+		s = stage_op(ix, 0, path, c->manifest_src, wrp, wrp_len, FILE_ATTRIBUTE_ARCHIVE);
+		if (OFFSERV_FAILED(s))
+			goto out;
 		if (ix->components) {
-			offserv_hive_key ck, dk;
-			char *vname = NULL;
-
-			free(path);
-			path = NULL;
-			if (asprintf(&path, "DerivedData\\Components\\%s", c->key_form) < 0) {
-				s = OFFSERV_E_OUTOFMEMORY;
-				goto out;
-			}
-			s = offserv_hive_create(ix->components, 0, path, &ck, err, errlen);
-			if (OFFSERV_FAILED(s))
-				goto out;
-			s = offserv_hive_set_binary(ix->components, ck, "identity", c->identity_text,
-			                            strlen(c->identity_text), err, errlen);
-			if (OFFSERV_FAILED(s))
-				goto out;
-			s = offserv_hive_set_binary(ix->components, ck, "S256H", c->manifest_sha256, 32,
-			                            err, errlen);
-			if (OFFSERV_FAILED(s))
-				goto out;
-			for (size_t j = 0; j < c->n_file_names; j++) {
-				if (asprintf(&vname, "f!%s", c->file_names[j]) < 0) {
-					s = OFFSERV_E_OUTOFMEMORY;
-					goto out;
-				}
-				s = offserv_hive_set_binary(ix->components, ck, vname, "", 0, err, errlen);
-				free(vname);
-				vname = NULL;
-				if (OFFSERV_FAILED(s))
-					goto out;
-			}
-			free(path);
-			path = NULL;
-			if (asprintf(&path, "CanonicalData\\Deployments\\%s", c->key_form) < 0) {
-				s = OFFSERV_E_OUTOFMEMORY;
-				goto out;
-			}
-			s = offserv_hive_create(ix->components, 0, path, &dk, err, errlen);
-			if (OFFSERV_FAILED(s))
-				goto out;
-			if (asprintf(&vname, "p!%s", p->identity) < 0) {
-				s = OFFSERV_E_OUTOFMEMORY;
-				goto out;
-			}
-			s = offserv_hive_set_binary(ix->components, dk, vname, "", 0, err, errlen);
-			free(vname);
-			if (OFFSERV_FAILED(s))
-				goto out;
-			s = offserv_hive_set_binary(ix->components, dk, "appid", c->identity_text,
-			                            strlen(c->identity_text), err, errlen);
+			s = register_component(r, ix, p, c);
 			if (OFFSERV_FAILED(s))
 				goto out;
 		}
+		if (c->servicing_stack) {
+			s = register_servicing_stack(r, ix, c);
+			if (OFFSERV_FAILED(s))
+				goto out;
+		}
+	}
+	if (ix->components) {
+		s = register_deployment(r, ix, p, state);
+		if (OFFSERV_FAILED(s))
+			goto out;
 	}
 	/* Registry keys the manifests declare. */
 	for (size_t i = 0; i < p->n_values; i++) {
@@ -936,8 +1398,7 @@ static offserv_status stage_plan(struct run *r, struct index_state *ix, struct p
 		s = OFFSERV_E_OUTOFMEMORY;
 		goto out;
 	}
-	s = offserv_wim_changeset_add_file(ix->cs, path, p->mum_src, wrp, wrp_len,
-	                                   FILE_ATTRIBUTE_ARCHIVE, err, errlen);
+	s = stage_op(ix, 0, path, p->mum_src, wrp, wrp_len, FILE_ATTRIBUTE_ARCHIVE);
 	if (OFFSERV_FAILED(s))
 		goto out;
 	if (p->cat_src) {
@@ -947,8 +1408,7 @@ static offserv_status stage_plan(struct run *r, struct index_state *ix, struct p
 			s = OFFSERV_E_OUTOFMEMORY;
 			goto out;
 		}
-		s = offserv_wim_changeset_add_file(ix->cs, path, p->cat_src, wrp, wrp_len,
-		                                   FILE_ATTRIBUTE_ARCHIVE, err, errlen);
+		s = stage_op(ix, 0, path, p->cat_src, wrp, wrp_len, FILE_ATTRIBUTE_ARCHIVE);
 		if (OFFSERV_FAILED(s))
 			goto out;
 	}
@@ -1040,7 +1500,8 @@ static offserv_status supersede_older(struct run *r, struct index_state *ix, str
 		char *path = NULL;
 		offserv_hive_key k;
 
-		if (ip->state != OFFSERV_STATE_INSTALLED && ip->state != OFFSERV_STATE_INSTALL_PENDING)
+		if (i == ix->stack_entry ||
+		    (ip->state != OFFSERV_STATE_INSTALLED && ip->state != OFFSERV_STATE_INSTALL_PENDING))
 			continue;
 		memset(&old, 0, sizeof(old));
 		if (OFFSERV_FAILED(offserv_identity_parse_package_string(ip->identity, &old)))
@@ -1073,7 +1534,6 @@ static offserv_status supersede_older(struct run *r, struct index_state *ix, str
 /* pending.xml and the identifier COMPONENTS must carry with it. */
 static offserv_status write_pending(struct run *r, struct index_state *ix)
 {
-	struct offserv_wim_stat st;
 	char guid[37], ident[33], *xml = NULL, *local = NULL;
 	uint8_t *u16 = NULL;
 	size_t u16_len = 0, j = 0;
@@ -1081,11 +1541,8 @@ static offserv_status write_pending(struct run *r, struct index_state *ix)
 	uint8_t *wrp = NULL;
 	size_t wrp_len = 0;
 
-	memset(&st, 0, sizeof(st));
-	if (offserv_wim_stat(r->wim, ix->index, "Windows/WinSxS/pending.xml", 0, &st, NULL, 0) ==
-	    OFFSERV_OK) {
+	if (target_exists(r, ix, "Windows/WinSxS/pending.xml")) {
 		/* Windows already has work queued; it will run ours with it. */
-		offserv_wim_stat_clear(&st);
 		return OFFSERV_OK;
 	}
 	s = offserv_guid_generate(guid);
@@ -1112,9 +1569,8 @@ static offserv_status write_pending(struct run *r, struct index_state *ix)
 		s = offserv_sddl_to_sd(offserv_sddl_wrp_file_default(), &wrp, &wrp_len, r->err,
 		                       sizeof(r->err));
 	if (OFFSERV_SUCCEEDED(s))
-		s = offserv_wim_changeset_add_file(ix->cs, "Windows/WinSxS/pending.xml", local, wrp,
-		                                   wrp_len, FILE_ATTRIBUTE_ARCHIVE, r->err,
-		                                   sizeof(r->err));
+		s = target_add_file(r, ix, "Windows/WinSxS/pending.xml", local, wrp, wrp_len,
+		                    FILE_ATTRIBUTE_ARCHIVE);
 	if (OFFSERV_SUCCEEDED(s) && ix->components) {
 		s = offserv_utf8_to_utf16le(ident, &u16, &u16_len);
 		/* The identifier without its terminator, as Windows stores it. */
@@ -1179,6 +1635,15 @@ static offserv_status service_package(struct run *r, struct index_state *ix, siz
 		plan_free(&p);
 		return OFFSERV_E_OUTOFMEMORY;
 	}
+	if (!r->pkg_identity[i])
+		r->pkg_identity[i] = strdup(p.identity);
+	if (!safe_name(p.identity)) {
+		s = OFFSERV_CBS_E_INVALID_PACKAGE;
+		add_result(r, ix->index, i, p.identity, OFFSERV_OUTCOME_FAILED, s,
+		           "%s: the package identity is not a valid name", mum_path);
+		plan_free(&p);
+		return s;
+	}
 	if (report_progress(r, ix->index, i, p.identity, "Applicability", 0.0)) {
 		plan_free(&p);
 		return OFFSERV_E_ABORT;
@@ -1200,7 +1665,13 @@ static offserv_status service_package(struct run *r, struct index_state *ix, siz
 		          "Package %s on index %d: %s [HRESULT = 0x%08x - %s]", p.identity, ix->index,
 		          ar.explain, ar.hr, offserv_status_name(ar.hr));
 		plan_free(&p);
-		return oc == OFFSERV_OUTCOME_FAILED ? ar.hr : OFFSERV_OK;
+		/* Without continue-on-error a package that cannot apply fails the
+		 * run (as DISM fails with 0x800f081e); already installed and
+		 * superseded packages are skipped, never a failure. */
+		if (oc == OFFSERV_OUTCOME_FAILED ||
+		    (oc == OFFSERV_OUTCOME_NOT_APPLICABLE && !r->o->continue_on_error))
+			return ar.hr;
+		return OFFSERV_OK;
 	}
 
 	if (report_progress(r, ix->index, i, p.identity, "Verifying", 0.1)) {
@@ -1272,15 +1743,19 @@ static void index_state_free(struct index_state *ix)
 	offserv_hive_close(ix->system);
 	offserv_hive_close(ix->components);
 	offserv_wim_changeset_free(ix->cs);
+	offserv_dirtree_changeset_free(ix->dcs);
 	free(ix->software_local);
 	free(ix->system_local);
 	free(ix->components_local);
 	for (size_t i = 0; i < ix->n_installed; i++)
 		free((char *)ix->installed[i].identity);
 	free(ix->installed);
-	for (size_t i = 0; i < ix->n_planned; i++)
-		free(ix->planned_paths[i]);
-	free(ix->planned_paths);
+	for (size_t i = 0; i < ix->n_ops; i++) {
+		free(ix->ops[i].path);
+		free(ix->ops[i].src);
+		free(ix->ops[i].sd);
+	}
+	free(ix->ops);
 	if (ix->work)
 		offserv_rmtree(ix->work, NULL, 0);
 	free(ix->work);
@@ -1303,11 +1778,62 @@ static offserv_status commit_hive(struct run *r, struct index_state *ix, struct 
 	}
 	s = offserv_hive_commit(h, out, r->err, sizeof(r->err));
 	if (OFFSERV_SUCCEEDED(s))
-		s = offserv_wim_changeset_add_file(ix->cs, image_path, out, NULL, 0, 0, r->err,
-		                                   sizeof(r->err));
+		s = target_add_file(r, ix, image_path, out, NULL, 0, 0);
 	free(out);
 	free(image_path);
 	return s;
+}
+
+/* "AMD64" (PROCESSOR_ARCHITECTURE, or an identity's field) as the engine spells it. */
+static char *arch_word(const char *a, size_t n)
+{
+	if ((n == 5 && strncasecmp(a, "amd64", 5) == 0) || (n == 3 && strncasecmp(a, "x64", 3) == 0))
+		return strdup("x64");
+	if (n == 5 && strncasecmp(a, "arm64", 5) == 0)
+		return strdup("arm64");
+	if (n == 3 && strncasecmp(a, "x86", 3) == 0)
+		return strdup("x86");
+	return NULL;
+}
+
+/*
+ * The architecture of a directory tree (it has no WIM XML to say it): the
+ * SYSTEM hive's PROCESSOR_ARCHITECTURE, else the Foundation package's
+ * identity as SOFTWARE registers it (Name~Token~Arch~Lang~Version), else x64.
+ */
+static char *dir_arch(struct index_state *ix)
+{
+	char *a = NULL, *out = NULL, **names = NULL;
+	size_t n = 0;
+	offserv_hive_key k;
+
+	if (ix->system &&
+	    offserv_hive_system_key(ix->system,
+	                            "CurrentControlSet\\Control\\Session Manager\\Environment", 0,
+	                            &k, NULL, 0) == OFFSERV_OK &&
+	    offserv_hive_get_string(ix->system, k, "PROCESSOR_ARCHITECTURE", &a, NULL, 0) ==
+	            OFFSERV_OK) {
+		out = arch_word(a, strlen(a));
+		free(a);
+		if (out)
+			return out;
+	}
+	if (ix->software &&
+	    offserv_hive_find(ix->software, 0, CBS_KEY "\\Packages", &k, NULL, 0) == OFFSERV_OK &&
+	    offserv_hive_subkeys(ix->software, k, &names, &n, NULL, 0) == OFFSERV_OK) {
+		for (size_t i = 0; i < n && !out; i++) {
+			const char *id = names[i], *t1, *t2, *t3;
+
+			if (strncasecmp(id, "Microsoft-Windows-Foundation-Package~", 37) == 0 &&
+			    (t1 = strchr(id, '~')) && (t2 = strchr(t1 + 1, '~')) &&
+			    (t3 = strchr(t2 + 1, '~')))
+				out = arch_word(t2 + 1, (size_t)(t3 - t2 - 1));
+		}
+		offserv_hive_free_names(names);
+		if (out)
+			return out;
+	}
+	return strdup("x64");
 }
 
 /* Remember the first failure; returns it as the run's status. */
@@ -1320,8 +1846,10 @@ static offserv_status service_index(struct run *r, int index, offserv_status *fi
 
 	memset(&ix, 0, sizeof(ix));
 	ix.index = index;
+	ix.stack_entry = SIZE_MAX;
 	if (asprintf(&name, "index%d", index) < 0)
 		return OFFSERV_E_OUTOFMEMORY;
+	r->cur_index = index;
 	ix.work = offserv_path_join(r->o->scratch_dir, name);
 	free(name);
 	if (!ix.work)
@@ -1329,23 +1857,28 @@ static offserv_status service_index(struct run *r, int index, offserv_status *fi
 	s = offserv_mkdir_p(ix.work, r->err, sizeof(r->err));
 	if (OFFSERV_FAILED(s))
 		goto out;
-	memset(&wi, 0, sizeof(wi));
-	s = offserv_wim_get_index(r->wim, index, &wi, r->err, sizeof(r->err));
-	if (OFFSERV_FAILED(s))
-		goto out;
-	ix.arch = wi.base.arch ? strdup(wi.base.arch) : strdup("x64");
-	offserv_wim_index_clear(&wi);
-
-	logf_both(r, OFFSERV_LOG_INFO, "Servicing index %d of %s", index, offserv_wim_path(r->wim));
+	if (r->wim) {
+		memset(&wi, 0, sizeof(wi));
+		s = offserv_wim_get_index(r->wim, index, &wi, r->err, sizeof(r->err));
+		if (OFFSERV_FAILED(s))
+			goto out;
+		ix.arch = wi.base.arch ? strdup(wi.base.arch) : strdup("x64");
+		offserv_wim_index_clear(&wi);
+		logf_both(r, OFFSERV_LOG_INFO, "Servicing index %d of %s", index, r->target);
+	} else {
+		logf_both(r, OFFSERV_LOG_INFO, "Servicing the offline image %s", r->target);
+	}
 	s = open_hive(r, &ix, "SOFTWARE", 1, &ix.software, &ix.software_local);
 	if (OFFSERV_SUCCEEDED(s))
 		s = open_hive(r, &ix, "SYSTEM", 0, &ix.system, &ix.system_local);
 	if (OFFSERV_SUCCEEDED(s))
 		s = open_hive(r, &ix, "COMPONENTS", 0, &ix.components, &ix.components_local);
+	if (OFFSERV_SUCCEEDED(s) && !ix.arch && !(ix.arch = dir_arch(&ix)))
+		s = OFFSERV_E_OUTOFMEMORY;
 	if (OFFSERV_SUCCEEDED(s))
 		s = read_installed(r, &ix);
 	if (OFFSERV_SUCCEEDED(s))
-		s = offserv_wim_changeset_new(r->wim, index, &ix.cs, r->err, sizeof(r->err));
+		s = target_changeset_new(r, &ix);
 	if (OFFSERV_FAILED(s))
 		goto out;
 
@@ -1378,7 +1911,9 @@ static offserv_status service_index(struct run *r, int index, offserv_status *fi
 			goto out;
 	}
 	report_progress(r, index, r->n_pkgs, NULL, "Writing registry", 0.0);
-	s = commit_hive(r, &ix, ix.software, ix.software_local, "SOFTWARE");
+	s = flush_ops(r, &ix);
+	if (OFFSERV_SUCCEEDED(s))
+		s = commit_hive(r, &ix, ix.software, ix.software_local, "SOFTWARE");
 	if (OFFSERV_SUCCEEDED(s) && ix.system)
 		s = commit_hive(r, &ix, ix.system, ix.system_local, "SYSTEM");
 	if (OFFSERV_SUCCEEDED(s) && ix.components)
@@ -1389,7 +1924,11 @@ static offserv_status service_index(struct run *r, int index, offserv_status *fi
 		s = OFFSERV_E_ABORT;
 		goto out;
 	}
-	s = offserv_wim_changeset_apply(ix.cs, ix.work, r->err, sizeof(r->err));
+	r->applying = 1;
+	s = target_apply(r, &ix);
+	r->applying = 0;
+	if (OFFSERV_FAILED(s) && r->image_dir)
+		r->dir_partial = 1;
 	if (OFFSERV_SUCCEEDED(s))
 		r->report->committed = -1; /* something to write */
 out:
@@ -1407,60 +1946,107 @@ static int wim_progress(void *ctx, uint64_t done, uint64_t total, const char *wh
 {
 	struct run *r = ctx;
 	struct offserv_engine_progress p = {
+		.index = r->writing ? 0 : r->cur_index,
 		.step = what,
-		.percent = 100.0,
 		.bytes_done = done,
 		.bytes_total = total,
 		.n_packages = r->n_pkgs,
 		.package = r->n_pkgs,
 	};
+	double frac = total ? (double)done / (double)total : 0.0, base, span;
 
-	if (r->cancelled)
-		return 1;
-	if (r->o->progress && r->o->progress(r->o->progress_ctx, &p))
-		r->cancelled = 1;
-	return r->cancelled;
+	if (frac > 1.0)
+		frac = 1.0;
+	if (r->writing) {
+		base = SHARE_INDEXES;
+		span = 100.0 - SHARE_INDEXES;
+		/* The data is most of the write; metadata and tables close it. */
+		if (what && strcmp(what, "writing") == 0)
+			frac *= 0.9;
+		else if (what && strcmp(what, "metadata") == 0)
+			frac = 0.9 + 0.1 * frac;
+		else
+			frac = 0.0;
+	} else if (r->applying) {
+		/* Applying the change set: only the update commands measure it. */
+		base = index_base(r) + index_span(r) * PKG_SHARE;
+		span = index_span(r) * (1.0 - PKG_SHARE);
+		if (!what || strcmp(what, "updating") != 0)
+			frac = 0.0;
+	} else {
+		/* Reading from the image (the hives): no step of its own. */
+		base = r->last_percent;
+		span = 0.0;
+	}
+	return emit_progress(r, &p, base + span * frac);
 }
 
-offserv_status offserv_engine_service(const struct offserv_engine_options *opts,
-                                      const struct offserv_engine_package *pkgs, size_t n_pkgs,
-                                      struct offserv_engine_report *report, char *err,
-                                      size_t errlen)
+/* A cancelled run: every package of every index says so, unless it had a verdict. */
+static void mark_cancelled(struct run *r)
 {
-	struct run r;
+	struct offserv_engine_report *rep = r->report;
+
+	for (size_t i = 0; i < rep->n_results; i++) {
+		struct offserv_engine_result *res = &rep->results[i];
+
+		if (res->outcome == OFFSERV_OUTCOME_INSTALLED ||
+		    res->outcome == OFFSERV_OUTCOME_INSTALL_PENDING ||
+		    res->outcome == OFFSERV_OUTCOME_NOT_ATTEMPTED) {
+			res->outcome = OFFSERV_OUTCOME_CANCELLED;
+			res->status = OFFSERV_E_ABORT;
+			free(res->message);
+			res->message = strdup("cancelled: the image is unchanged");
+		}
+	}
+	for (size_t x = 0; x < r->n_indexes; x++) {
+		int index = r->o->indexes ? r->o->indexes[x] : (int)x + 1;
+
+		for (size_t j = 0; j < r->n_pkgs; j++) {
+			int seen = 0;
+
+			for (size_t i = 0; i < rep->n_results && !seen; i++)
+				seen = rep->results[i].index == index && rep->results[i].package == j;
+			if (!seen)
+				add_result(r, index, j, r->pkg_identity[j], OFFSERV_OUTCOME_CANCELLED,
+				           OFFSERV_E_ABORT, "cancelled before this package was applied");
+		}
+	}
+	rep->committed = 0;
+	rep->reboot_required = 0;
+}
+
+static offserv_status run_service(struct run *r, char *err, size_t errlen)
+{
+	const struct offserv_engine_options *opts = r->o;
+	struct offserv_engine_report *report = r->report;
 	offserv_status s, first_failure = OFFSERV_OK;
 	int count;
 
-	memset(report, 0, sizeof(*report));
-	memset(&r, 0, sizeof(r));
-	r.o = opts;
-	r.pkgs = pkgs;
-	r.n_pkgs = n_pkgs;
-	r.report = report;
-	if (!opts || !opts->wim_path || !opts->scratch_dir) {
-		snprintf(err, errlen, "no WIM or no scratch folder given");
-		return OFFSERV_E_INVALIDARG;
-	}
-	s = offserv_wim_open(opts->wim_path, OFFSERV_WIM_OPEN_WRITE, &r.wim, err, errlen);
-	if (OFFSERV_FAILED(s))
-		return s;
-	offserv_wim_set_progress(r.wim, wim_progress, &r);
-	count = offserv_wim_image_count(r.wim);
-	for (size_t i = 0; i < opts->n_indexes; i++) {
-		if (opts->indexes && (opts->indexes[i] < 1 || opts->indexes[i] > count)) {
-			snprintf(err, errlen, "%s has no index %d (it has %d)", opts->wim_path,
-			         opts->indexes[i], count);
-			offserv_wim_close(r.wim);
-			return OFFSERV_E_INVALIDARG;
+	if (r->image_dir) {
+		/* A directory tree is one image; it is serviced as index 1. */
+		r->n_indexes = 1;
+	} else {
+		s = offserv_wim_open(opts->wim_path, OFFSERV_WIM_OPEN_WRITE, &r->wim, err, errlen);
+		if (OFFSERV_FAILED(s))
+			return s;
+		offserv_wim_set_progress(r->wim, wim_progress, r);
+		count = offserv_wim_image_count(r->wim);
+		for (size_t i = 0; i < opts->n_indexes; i++) {
+			if (opts->indexes && (opts->indexes[i] < 1 || opts->indexes[i] > count)) {
+				snprintf(err, errlen, "%s has no index %d (it has %d)", opts->wim_path,
+				         opts->indexes[i], count);
+				offserv_wim_close(r->wim);
+				return OFFSERV_E_INVALIDARG;
+			}
 		}
+		r->n_indexes = opts->indexes ? opts->n_indexes : (size_t)count;
 	}
-	r.n_indexes = opts->indexes ? opts->n_indexes : (size_t)count;
 
-	for (size_t i = 0; i < r.n_indexes; i++) {
+	for (size_t i = 0; i < r->n_indexes; i++) {
 		int index = opts->indexes ? opts->indexes[i] : (int)i + 1;
-		r.index_pos = i;
-		s = service_index(&r, index, &first_failure);
-		if (s == OFFSERV_E_ABORT || r.cancelled) {
+		r->index_pos = i;
+		s = service_index(r, index, &first_failure);
+		if (s == OFFSERV_E_ABORT || r->cancelled) {
 			s = OFFSERV_E_ABORT;
 			break;
 		}
@@ -1477,25 +2063,19 @@ offserv_status offserv_engine_service(const struct offserv_engine_options *opts,
 	}
 	if (s == OFFSERV_E_ABORT) {
 		snprintf(err, errlen, "servicing of %s was cancelled; the image is unchanged",
-		         opts->wim_path);
-		logf_both(&r, OFFSERV_LOG_WARNING, "%s", err);
-		for (size_t i = 0; i < report->n_results; i++) {
-			struct offserv_engine_result *res = &report->results[i];
-			if (res->outcome == OFFSERV_OUTCOME_INSTALLED ||
-			    res->outcome == OFFSERV_OUTCOME_INSTALL_PENDING) {
-				res->outcome = OFFSERV_OUTCOME_CANCELLED;
-				res->status = OFFSERV_E_ABORT;
-			}
-		}
-		report->committed = 0;
-		report->reboot_required = 0;
-		offserv_wim_close(r.wim);
+		         r->target);
+		logf_both(r, OFFSERV_LOG_WARNING, "%s", err);
+		mark_cancelled(r);
+		offserv_wim_close(r->wim);
 		return OFFSERV_E_ABORT;
 	}
 	if (OFFSERV_FAILED(s) || (OFFSERV_FAILED(first_failure) && !opts->continue_on_error)) {
 		offserv_status fs = OFFSERV_FAILED(s) ? s : first_failure;
-		snprintf(err, errlen, "servicing of %s failed (0x%08x %s); the image is unchanged: %s",
-		         opts->wim_path, fs, offserv_status_name(fs), r.err);
+		snprintf(err, errlen, "servicing of %s failed (0x%08x %s); %s: %s", r->target, fs,
+		         offserv_status_name(fs),
+		         r->dir_partial ? "some of its files may have been written"
+		                        : "the image is unchanged",
+		         r->err);
 		for (size_t i = 0; i < report->n_results; i++) {
 			struct offserv_engine_result *res = &report->results[i];
 			if (res->outcome == OFFSERV_OUTCOME_INSTALLED ||
@@ -1508,37 +2088,79 @@ offserv_status offserv_engine_service(const struct offserv_engine_options *opts,
 		}
 		report->committed = 0;
 		report->reboot_required = 0;
-		offserv_wim_close(r.wim);
+		offserv_wim_close(r->wim);
 		return fs;
 	}
-	if (report->committed) {
-		logf_both(&r, OFFSERV_LOG_INFO, "Committing %s", opts->wim_path);
-		s = offserv_wim_commit(r.wim, opts->no_fsync ? OFFSERV_WIM_COMMIT_NO_FSYNC : 0, err,
+	if (report->committed && r->image_dir) {
+		/* The directory's change set was applied with its index. */
+		report->committed = 1;
+	} else if (report->committed) {
+		logf_both(r, OFFSERV_LOG_INFO, "Committing %s", r->target);
+		r->writing = 1;
+		s = offserv_wim_commit(r->wim, opts->no_fsync ? OFFSERV_WIM_COMMIT_NO_FSYNC : 0, err,
 		                       errlen);
-		if (OFFSERV_FAILED(s) || r.cancelled) {
-			if (s == OFFSERV_E_ABORT || r.cancelled) {
-				s = OFFSERV_E_ABORT;
+		if (OFFSERV_FAILED(s) || r->cancelled) {
+			if (s == OFFSERV_E_ABORT || r->cancelled) {
 				snprintf(err, errlen, "servicing of %s was cancelled; the image is unchanged",
-				         opts->wim_path);
+				         r->target);
+				logf_both(r, OFFSERV_LOG_WARNING, "%s", err);
+				mark_cancelled(r);
+				offserv_wim_close(r->wim);
+				return OFFSERV_E_ABORT;
 			}
 			for (size_t i = 0; i < report->n_results; i++) {
 				struct offserv_engine_result *res = &report->results[i];
 				if (res->outcome == OFFSERV_OUTCOME_INSTALLED ||
 				    res->outcome == OFFSERV_OUTCOME_INSTALL_PENDING) {
-					res->outcome = s == OFFSERV_E_ABORT ? OFFSERV_OUTCOME_CANCELLED
-					                                    : OFFSERV_OUTCOME_FAILED;
+					res->outcome = OFFSERV_OUTCOME_FAILED;
 					res->status = s;
 				}
 			}
 			report->committed = 0;
 			report->reboot_required = 0;
-			offserv_wim_close(r.wim);
+			offserv_wim_close(r->wim);
 			return s;
 		}
 		report->committed = 1;
 	}
-	offserv_wim_close(r.wim);
+	offserv_wim_close(r->wim);
 	return first_failure;
+}
+
+offserv_status offserv_engine_service(const struct offserv_engine_options *opts,
+                                      const struct offserv_engine_package *pkgs, size_t n_pkgs,
+                                      struct offserv_engine_report *report, char *err,
+                                      size_t errlen)
+{
+	struct run r;
+	offserv_status s;
+
+	memset(report, 0, sizeof(*report));
+	memset(&r, 0, sizeof(r));
+	r.o = opts;
+	r.pkgs = pkgs;
+	r.n_pkgs = n_pkgs;
+	r.report = report;
+	if (!opts || !opts->scratch_dir || !opts->wim_path == !opts->image_dir) {
+		snprintf(err, errlen, "give a scratch folder and exactly one of a WIM or an image folder");
+		return OFFSERV_E_INVALIDARG;
+	}
+	if (opts->image_dir && opts->indexes) {
+		snprintf(err, errlen, "%s: a directory tree has no indexes to choose", opts->image_dir);
+		return OFFSERV_E_INVALIDARG;
+	}
+	r.image_dir = opts->image_dir;
+	r.target = opts->wim_path ? opts->wim_path : opts->image_dir;
+	r.pkg_identity = calloc(n_pkgs ? n_pkgs : 1, sizeof(*r.pkg_identity));
+	if (!r.pkg_identity) {
+		snprintf(err, errlen, "out of memory");
+		return OFFSERV_E_OUTOFMEMORY;
+	}
+	s = run_service(&r, err, errlen);
+	for (size_t i = 0; i < n_pkgs; i++)
+		free(r.pkg_identity[i]);
+	free(r.pkg_identity);
+	return s;
 }
 
 void offserv_engine_report_clear(struct offserv_engine_report *report)

@@ -15,6 +15,10 @@
  * same family superseded.  All changes to an index go into one change set;
  * the WIM is written once, at the end, in append mode with fsync.
  *
+ * The same run can service an offline Windows directory tree instead of
+ * a WIM (offserv_engine_options::image_dir): the changes are then written
+ * into the tree's files directly.
+ *
  * Failure model: without continue-on-error, any failed package leaves the
  * WIM file byte-identical.  With it, a failed package leaves no trace
  * (each package is fully validated before any of it is staged) and the
@@ -74,7 +78,7 @@ struct offserv_engine_progress {
 	size_t n_packages;
 	const char *identity;   /**< of that package, may be NULL */
 	const char *step;       /**< "Applicability", "Verifying", "Staging", "Committing", ... */
-	double percent;         /**< of the whole run, 0..100 */
+	double percent;         /**< of the whole run, 0..100, never decreasing */
 	uint64_t bytes_done;
 	uint64_t bytes_total;
 };
@@ -87,7 +91,21 @@ typedef int (*offserv_engine_progress_fn)(void *ctx, const struct offserv_engine
 
 /** Options of a servicing run. */
 struct offserv_engine_options {
-	const char *wim_path;      /**< the WIM to service */
+	const char *wim_path;      /**< the WIM to service; exclusive with @p image_dir */
+	/**
+	 * Instead of a WIM: the root of an offline Windows directory tree (an
+	 * applied or mounted image, as `dism /Image:`).  Exactly one of
+	 * @p wim_path and @p image_dir must be set.  The tree is serviced as
+	 * index 1 (@p indexes must be NULL); hives are read from and written
+	 * back to `Windows\System32\config`, the architecture comes from the
+	 * SYSTEM hive or the installed Foundation package.  Replaced files keep
+	 * the metadata the filesystem holds; security descriptors are set only
+	 * where the filesystem keeps NTFS descriptors (ntfs-3g).  Failures
+	 * found while planning leave the tree unchanged, but a failure while the
+	 * files are written can leave part of them written (a directory has no
+	 * atomic commit).
+	 */
+	const char *image_dir;
 	const int *indexes;        /**< indexes to service; NULL means all */
 	size_t n_indexes;
 	const char *scratch_dir;   /**< an existing folder on the servicing drive; emptied afterwards */
@@ -111,9 +129,14 @@ struct offserv_engine_report {
 
 /**
  * Service one WIM.  Returns OFFSERV_OK when every package was installed,
- * already installed or not applicable (each one's verdict is in the
- * report), the first failure's status otherwise (OFFSERV_E_ABORT when
- * cancelled).  @p report is always filled and must be released with
+ * already installed or superseded (each one's verdict is in the report),
+ * the first failure's status otherwise (OFFSERV_E_ABORT when cancelled:
+ * every package is then reported ::OFFSERV_OUTCOME_CANCELLED).  A package
+ * that does not apply (0x800f081e) fails the run like any failure unless
+ * continue_on_error is set; with it, it is reported
+ * ::OFFSERV_OUTCOME_NOT_APPLICABLE and does not change the returned status.
+ * When two packages of a run write the same image path, the later one
+ * wins.  @p report is always filled and must be released with
  * offserv_engine_report_clear().
  */
 OFFSERV_API offserv_status offserv_engine_service(const struct offserv_engine_options *opts,

@@ -20,7 +20,9 @@ extern "C" {
 
 /** What to apply, and how. */
 struct offserv_apply_options {
-	const char *wim_path;
+	const char *wim_path;  /**< the WIM; exclusive with @p image_dir */
+	/** Instead of a WIM, an offline directory tree (see offserv_engine_options::image_dir). */
+	const char *image_dir;
 	const int *indexes; /**< NULL: all */
 	size_t n_indexes;
 	/**

@@ -207,13 +207,13 @@ check "a mount whose directory is gone is Invalid" sh -c 'echo "$1" | grep -qx "
 out=$("$DISM" /Get-MountedImageInfo)
 check "Cleanup-Mountpoints clears it" sh -c 'echo "$1" | grep -qx "No mounted images found."' _ "$out"
 
-# ---- servicing verbs route to the engine; dism.log
+# ---- servicing verbs; dism.log
 out=$("$DISM" "/Image:$tree" /Add-Package "/PackagePath:$T/none.cab" "--exit-code-file=$T/ec2"); rc=$?
-check "Add-Package without an engine: 0x80004001, exit 209" sh -c '[ "$1" -eq 209 ] && echo "$2" | grep -qx "Error: 0x80004001" && [ "$(sed -n 2p "$3")" = 0x80004001 ]' _ "$rc" "$out" "$T/ec2"
+check "Add-Package of a missing file: Error 2, exit 2" sh -c '[ "$1" -eq 2 ] && echo "$2" | grep -qx "Error: 2" && [ "$(sed -n 2p "$3")" = 2 ]' _ "$rc" "$out" "$T/ec2"
 check "dism.log has the session lines" sh -c '
 	grep -q "^[0-9-]* [0-9:]*, Info                  DISM   DISM.EXE: <----- Starting Dism.exe session ----->$" "$1" &&
 	grep -q "DISM.EXE: Executing command line: .*/Get-ImageInfo" "$1" &&
-	grep -q "DISM Package Manager processed the command line but failed. HRESULT=80004001" "$1" &&
+	grep -q "DISM Package Manager processed the command line but failed. HRESULT=80070002" "$1" &&
 	grep -q "DISM.EXE: <----- Ending Dism.exe session ----->$" "$1"' _ "$LOG"
 
 exit $failed
