@@ -705,3 +705,21 @@ offserv_status offserv_sha256_file(const char *path, uint8_t digest[32], uint64_
 		*size = total;
 	return OFFSERV_OK;
 }
+
+int offserv_file_starts_with(const char *path, const void *magic, size_t len)
+{
+	unsigned char buf[64];
+	struct stat st;
+	int fd, ok = 0;
+
+	if (len > sizeof(buf))
+		return 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && read(fd, buf, len) == (ssize_t)len &&
+	    memcmp(buf, magic, len) == 0)
+		ok = 1;
+	close(fd);
+	return ok;
+}

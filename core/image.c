@@ -8,20 +8,13 @@
 #include <unistd.h>
 
 #include <offserv/image.h>
+#include <offserv/util.h>
 
 #include "wim.h"
 
 int offserv_is_wim_file(const char *path)
 {
-	char magic[8];
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return 0;
-	n = read(fd, magic, sizeof(magic));
-	close(fd);
-	return n == (ssize_t)sizeof(magic) && memcmp(magic, "MSWIM\0\0\0", 8) == 0;
+	return offserv_file_starts_with(path, "MSWIM\0\0\0", 8);
 }
 
 static char *dup_or_null(const char *s)

@@ -87,18 +87,7 @@ static offserv_status msu_configure(void *ctx, const char *key, const char *valu
 
 static int has_mscf(const char *path)
 {
-	char sig[4];
-	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	int ok = 0;
-
-	if (fd < 0)
-		return 0;
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && read(fd, sig, 4) == 4 &&
-	    !memcmp(sig, "MSCF", 4))
-		ok = 1;
-	close(fd);
-	return ok;
+	return offserv_file_starts_with(path, "MSCF", 4);
 }
 
 static int ends_with_ci(const char *s, const char *suffix)

@@ -85,6 +85,13 @@ OFFSERV_API offserv_status offserv_write_file_atomic(const char *path, const voi
 OFFSERV_API offserv_status offserv_copy_file(const char *src, const char *dst,
                                              char *sha256_hex, char *err, size_t errlen);
 
+/**
+ * Non-zero when @p path is a regular file whose first @p len bytes are
+ * @p magic ("MSCF" for a cabinet, "MSWIM\0\0\0" for a WIM).  Never blocks on
+ * a FIFO; any error reads as "no".
+ */
+OFFSERV_API int offserv_file_starts_with(const char *path, const void *magic, size_t len);
+
 /** fsync a directory (after a rename into it). */
 OFFSERV_API offserv_status offserv_fsync_dir(const char *path, char *err, size_t errlen);
 
