@@ -476,49 +476,12 @@ static offserv_status add_result(struct run *r, int index, size_t pkg, const cha
 /*
  * Find @p rel under @p dir, each component matched case-insensitively (CAB
  * member names and manifest names differ in case from real file names).
- * @p rel has been sanitized: '/' separated, no "..".
  */
 static char *find_ci(const char *dir, const char *rel)
 {
-	char *cur = strdup(dir), *copy = strdup(rel), *save = NULL, *part;
+	char *path = NULL;
 
-	if (!cur || !copy)
-		goto fail;
-	for (part = strtok_r(copy, "/", &save); part; part = strtok_r(NULL, "/", &save)) {
-		char *exact = offserv_path_join(cur, part), *found = NULL;
-		struct stat st;
-		DIR *d;
-		struct dirent *e;
-
-		if (!exact)
-			goto fail;
-		if (lstat(exact, &st) == 0) {
-			free(cur);
-			cur = exact;
-			continue;
-		}
-		free(exact);
-		d = opendir(cur);
-		if (!d)
-			goto fail;
-		while ((e = readdir(d)) != NULL) {
-			if (strcasecmp(e->d_name, part) == 0) {
-				found = offserv_path_join(cur, e->d_name);
-				break;
-			}
-		}
-		closedir(d);
-		if (!found)
-			goto fail;
-		free(cur);
-		cur = found;
-	}
-	free(copy);
-	return cur;
-fail:
-	free(cur);
-	free(copy);
-	return NULL;
+	return offserv_dirtree_resolve(dir, rel, &path) == OFFSERV_OK ? path : NULL;
 }
 
 /* Verify @p path against a manifest digest; @p sha256 receives the file's SHA-256. */
