@@ -65,6 +65,16 @@ const char *offserv_outcome_name(enum offserv_outcome o)
 		return "Cancelled";
 	case OFFSERV_OUTCOME_NOT_ATTEMPTED:
 		return "Not attempted";
+	case OFFSERV_OUTCOME_REMOVED:
+		return "Removed";
+	case OFFSERV_OUTCOME_NOT_PRESENT:
+		return "Not present";
+	case OFFSERV_OUTCOME_PERMANENT:
+		return "Permanent";
+	case OFFSERV_OUTCOME_CLEANED:
+		return "Cleaned up";
+	case OFFSERV_OUTCOME_REVERTED:
+		return "Reverted";
 	}
 	return "Unknown";
 }
@@ -2060,7 +2070,8 @@ static offserv_status run_service(struct run *r, char *err, size_t errlen)
 	} else if (report->committed) {
 		logf_both(r, OFFSERV_LOG_INFO, "Committing %s", r->target);
 		r->writing = 1;
-		s = offserv_wim_commit(r->wim, opts->no_fsync ? OFFSERV_WIM_COMMIT_NO_FSYNC : 0, err,
+		s = offserv_wim_commit(r->wim, (opts->no_fsync ? OFFSERV_WIM_COMMIT_NO_FSYNC : 0) |
+					      (opts->rebuild ? OFFSERV_WIM_COMMIT_REBUILD : 0), err,
 		                       errlen);
 		if (OFFSERV_FAILED(s) || r->cancelled) {
 			if (s == OFFSERV_E_ABORT || r->cancelled) {
@@ -2136,4 +2147,54 @@ void offserv_engine_report_clear(struct offserv_engine_report *report)
 	}
 	free(report->results);
 	memset(report, 0, sizeof(*report));
+}
+
+/* Package removal and component store cleanup: not implemented yet. */
+
+static offserv_status not_yet(struct offserv_engine_report *report, const char *what, char *err,
+                              size_t errlen)
+{
+	if (report)
+		memset(report, 0, sizeof(*report));
+	offserv_set_error(err, errlen, "%s is not implemented yet", what);
+	return OFFSERV_E_NOTIMPL;
+}
+
+offserv_status offserv_engine_remove(const struct offserv_engine_options *opts,
+                                     const char *const *identities, size_t n,
+                                     struct offserv_engine_report *report, char *err,
+                                     size_t errlen)
+{
+	(void)opts;
+	(void)identities;
+	(void)n;
+	return not_yet(report, "Remove-Package", err, errlen);
+}
+
+offserv_status offserv_engine_cleanup(const struct offserv_engine_options *opts, unsigned flags,
+                                      struct offserv_engine_report *report, char *err,
+                                      size_t errlen)
+{
+	(void)opts;
+	(void)flags;
+	return not_yet(report, "StartComponentCleanup", err, errlen);
+}
+
+offserv_status offserv_engine_revert_pending(const struct offserv_engine_options *opts,
+                                             struct offserv_engine_report *report, char *err,
+                                             size_t errlen)
+{
+	(void)opts;
+	return not_yet(report, "RevertPendingActions", err, errlen);
+}
+
+offserv_status offserv_engine_analyze(const struct offserv_engine_options *opts, int index,
+                                      struct offserv_component_store_info *info, char *err,
+                                      size_t errlen)
+{
+	(void)opts;
+	(void)index;
+	if (info)
+		memset(info, 0, sizeof(*info));
+	return not_yet(NULL, "AnalyzeComponentStore", err, errlen);
 }

@@ -49,6 +49,11 @@ enum offserv_outcome {
 	OFFSERV_OUTCOME_FAILED = 6,           /**< see the status and message */
 	OFFSERV_OUTCOME_CANCELLED = 7,        /**< the run was cancelled before it finished */
 	OFFSERV_OUTCOME_NOT_ATTEMPTED = 8,    /**< an earlier failure stopped the run */
+	OFFSERV_OUTCOME_REMOVED = 9,          /**< removed (Remove-Package); earlier versions restored */
+	OFFSERV_OUTCOME_NOT_PRESENT = 10,     /**< 0x800f080c: not installed in the image */
+	OFFSERV_OUTCOME_PERMANENT = 11,       /**< 0x800f0825: cannot be removed (base or reset) */
+	OFFSERV_OUTCOME_CLEANED = 12,         /**< superseded; its unprojected payload was removed */
+	OFFSERV_OUTCOME_REVERTED = 13,        /**< pending actions reverted (RevertPendingActions) */
 };
 
 /** A short word for an outcome ("Installed", "Not applicable", ...). */
@@ -113,6 +118,12 @@ struct offserv_engine_options {
 	int prevent_pending;       /**< refuse packages that would need online work (DISM /PreventPending) */
 	int ignore_check;          /**< skip the applicability check of parents (DISM /IgnoreCheck) */
 	int no_fsync;              /**< tests only */
+	/**
+	 * Write the whole WIM anew (a rebuild) instead of appending, so that
+	 * the space replaced and removed data leave behind is reclaimed.
+	 * Slower; the file is still replaced atomically.
+	 */
+	int rebuild;
 	offserv_engine_progress_fn progress;
 	void *progress_ctx;
 	struct offserv_logfile *sms_log;  /**< OfflineServicingMgr.log, may be NULL */
@@ -143,6 +154,78 @@ OFFSERV_API offserv_status offserv_engine_service(const struct offserv_engine_op
                                                   const struct offserv_engine_package *pkgs,
                                                   size_t n_pkgs,
                                                   struct offserv_engine_report *report,
+                                                  char *err, size_t errlen);
+
+/**
+ * Remove installed packages (DISM `/Remove-Package`), each given by its
+ * package identity string, from every selected index.  A package is
+ * removed the way Windows' servicing stack removes it: its components'
+ * projected files are taken away or, where an earlier version of the
+ * component is still in the component store and owned by another
+ * installed package, that version is projected again; registry values its
+ * manifests wrote are removed; the packages it superseded return to
+ * Installed; its registration (hives, `Windows\servicing\Packages`) is
+ * deleted.  A package that is not installed is reported
+ * ::OFFSERV_OUTCOME_NOT_PRESENT (0x800f080c); one whose earlier state
+ * cannot be restored (part of the base image, made permanent by
+ * /ResetBase, or a servicing stack) is ::OFFSERV_OUTCOME_PERMANENT
+ * (0x800f0825).  Both fail the run unless continue_on_error is set.
+ * Commit, cancel and failure rules are those of offserv_engine_service().
+ */
+OFFSERV_API offserv_status offserv_engine_remove(const struct offserv_engine_options *opts,
+                                                 const char *const *identities, size_t n,
+                                                 struct offserv_engine_report *report,
+                                                 char *err, size_t errlen);
+
+/** offserv_engine_cleanup() flag: make every installed package permanent (DISM /ResetBase). */
+#define OFFSERV_CLEANUP_RESET_BASE 0x1u
+
+/**
+ * Component store cleanup (DISM `/Cleanup-Image /StartComponentCleanup`):
+ * the payload and manifests of components that only superseded packages
+ * own, and that no file outside the store links to any more, are removed
+ * from `Windows\WinSxS`, and those packages are reported
+ * ::OFFSERV_OUTCOME_CLEANED.  With ::OFFSERV_CLEANUP_RESET_BASE every
+ * superseded package is removed from the registration as well and every
+ * remaining package becomes permanent (no later Remove-Package).  The
+ * time of the cleanup is recorded in the image.  Commit rules are those
+ * of offserv_engine_service(); set offserv_engine_options::rebuild to
+ * reclaim the freed space in the WIM file itself.
+ */
+OFFSERV_API offserv_status offserv_engine_cleanup(const struct offserv_engine_options *opts,
+                                                  unsigned flags,
+                                                  struct offserv_engine_report *report,
+                                                  char *err, size_t errlen);
+
+/**
+ * Revert pending actions (DISM `/Cleanup-Image /RevertPendingActions`):
+ * packages in Install Pending are removed as by offserv_engine_remove()
+ * and `Windows\WinSxS\pending.xml` with its PendingXmlIdentifier is
+ * taken away.  Each reverted package is reported ::OFFSERV_OUTCOME_REVERTED.
+ */
+OFFSERV_API offserv_status offserv_engine_revert_pending(const struct offserv_engine_options *opts,
+                                                         struct offserv_engine_report *report,
+                                                         char *err, size_t errlen);
+
+/** What /AnalyzeComponentStore reports about one index. */
+struct offserv_component_store_info {
+	uint64_t explorer_size;        /**< file sizes under WinSxS, hard links counted each time */
+	uint64_t actual_size;          /**< the same, every file counted once */
+	uint64_t shared_with_windows;  /**< store files also projected outside WinSxS */
+	uint64_t backups_and_disabled; /**< payload of components only superseded packages own */
+	uint64_t cache_and_temp;       /**< WinSxS\Temp, WinSxS\Backup and the like */
+	int64_t last_cleanup;          /**< Unix time of the last cleanup, 0 when never */
+	unsigned reclaimable_packages; /**< superseded packages a cleanup would remove */
+	int cleanup_recommended;       /**< reclaimable_packages > 0 */
+};
+
+/**
+ * Analyse the component store of one index (1 for a directory tree)
+ * without changing anything.
+ */
+OFFSERV_API offserv_status offserv_engine_analyze(const struct offserv_engine_options *opts,
+                                                  int index,
+                                                  struct offserv_component_store_info *info,
                                                   char *err, size_t errlen);
 
 /** Free what a report holds. */
