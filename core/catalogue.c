@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -22,11 +23,15 @@
 #include <offserv/sitedb.h>
 #include <offserv/util.h>
 
+#include "plugin_types.h"
 #include "hive.h"
 #include "wim.h"
 
 #define CBS_PACKAGES_KEY \
 	"Microsoft\\Windows\\CurrentVersion\\Component Based Servicing\\Packages"
+#define CBS_VERSION_KEY \
+	"Microsoft\\Windows\\CurrentVersion\\Component Based Servicing\\Version"
+#define SERVICING_STACK_NAME "Microsoft-Windows-ServicingStack"
 #define SOFTWARE_PATH "Windows/System32/config/SOFTWARE"
 #define PACKAGES_DIR "Windows/servicing/Packages"
 
@@ -66,6 +71,85 @@ static struct offserv_image_package_rec *add_row(struct offserv_image_package_re
 	return &p[(*n)++];
 }
 
+/*
+ * When no package of the index tells the servicing stack's version (a
+ * fresh image: the stack came with the Foundation package), record the
+ * highest version named under Component Based Servicing\Version, where
+ * Windows lists each stack it has, as an Installed
+ * Microsoft-Windows-ServicingStack row: the servicing engine reads the
+ * stack version from the same place, so the catalogue judges the
+ * servicing stack rule as the engine will.
+ */
+static offserv_status add_stack_row(struct offserv_hive *h, int index,
+                                    struct offserv_image_package_rec **rows, size_t *n,
+                                    size_t first, char *err, size_t errlen)
+{
+	struct offserv_installed_package *inst;
+	struct offserv_identity id;
+	struct offserv_image_package_rec *r;
+	offserv_hive_key k = 0;
+	char **names = NULL, have[32];
+	const char *best = NULL, *arch = NULL;
+	size_t count = 0;
+	offserv_status st = OFFSERV_OK;
+
+	inst = calloc(*n - first + 1, sizeof(*inst));
+	if (!inst) {
+		offserv_set_error(err, errlen, "out of memory");
+		return OFFSERV_E_OUTOFMEMORY;
+	}
+	for (size_t i = first; i < *n; i++) {
+		inst[i - first].identity = (*rows)[i].identity;
+		inst[i - first].state = (*rows)[i].state;
+	}
+	if (offserv_image_servicing_stack_version(inst, *n - first, have) == 0)
+		goto out;
+	if (OFFSERV_FAILED(offserv_hive_find(h, 0, CBS_VERSION_KEY, &k, NULL, 0)) ||
+	    OFFSERV_FAILED(offserv_hive_value_names(h, k, &names, &count, NULL, 0)))
+		goto out;
+	for (size_t i = 0; i < count; i++) {
+		unsigned a, b, c, d;
+		char tail;
+
+		if (sscanf(names[i], "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) != 4 ||
+		    a > 65535 || b > 65535 || c > 65535 || d > 65535)
+			continue;
+		if (!best || offserv_version_compare(best, names[i]) < 0)
+			best = names[i];
+	}
+	if (!best)
+		goto out;
+	/* The architecture of the image's own packages (amd64, x86, arm64). */
+	for (size_t i = first; i < *n && !arch; i++) {
+		memset(&id, 0, sizeof(id));
+		if (offserv_identity_parse_package_string((*rows)[i].identity, &id) == OFFSERV_OK) {
+			arch = offserv_arch_to_image(id.arch);
+			if (arch && strcmp(arch, "x64") == 0)
+				arch = "amd64";
+		}
+		offserv_identity_clear(&id);
+	}
+	memset(&id, 0, sizeof(id));
+	id.name = (char *)SERVICING_STACK_NAME;
+	id.token = (char *)"31bf3856ad364e35";
+	id.arch = (char *)(arch ? arch : "neutral");
+	id.language = (char *)"neutral";
+	id.version = (char *)best;
+	r = add_row(rows, n);
+	if (!r || !(r->identity = offserv_identity_package_string(&id)) ||
+	    !(r->origin = strdup("import"))) {
+		offserv_set_error(err, errlen, "out of memory");
+		st = OFFSERV_E_OUTOFMEMORY;
+		goto out;
+	}
+	r->index = index;
+	r->state = OFFSERV_STATE_INSTALLED;
+out:
+	offserv_hive_free_names(names);
+	free(inst);
+	return st;
+}
+
 offserv_status offserv_catalogue_read_hive_packages(const char *software_hive, int index,
                                                     struct offserv_image_package_rec **rows,
                                                     size_t *n, char *err, size_t errlen)
@@ -73,7 +157,7 @@ offserv_status offserv_catalogue_read_hive_packages(const char *software_hive, i
 	struct offserv_hive *h = NULL;
 	offserv_hive_key pkgs = 0;
 	char **names = NULL;
-	size_t count = 0;
+	size_t count = 0, first = *n;
 	char herr[512];
 	offserv_status st;
 
@@ -120,7 +204,7 @@ offserv_status offserv_catalogue_read_hive_packages(const char *software_hive, i
 			r->install_time = strdup(iso);
 		}
 	}
-	st = OFFSERV_OK;
+	st = add_stack_row(h, index, rows, n, first, err, errlen);
 out:
 	offserv_hive_free_names(names);
 	offserv_hive_close(h);
@@ -524,6 +608,131 @@ out:
 }
 
 /* ---------------------------------------------------------------------- */
+/* Updates read through the plugin ABI */
+
+offserv_status offserv_catalogue_read_update_info(const struct offserv_loaded_plugin *plugin,
+                                                  const char *path,
+                                                  struct offserv_update_info **info, char *err,
+                                                  size_t errlen)
+{
+	const struct offserv_update_format_ops *ops;
+	struct offserv_update_info *got = NULL, *grown;
+	offserv_status st;
+
+	*info = NULL;
+	if (!plugin || !plugin->desc || plugin->desc->kind != OFFSERV_PLUGIN_UPDATE_FORMAT ||
+	    !(ops = plugin->desc->ops.update_format) || !ops->read_info) {
+		offserv_set_error(err, errlen, "%s: not an update-format plugin", path);
+		return OFFSERV_E_INVALIDARG;
+	}
+	st = ops->read_info(plugin->ctx, path, &got, err, errlen);
+	if (OFFSERV_FAILED(st) || !got) {
+		if (OFFSERV_SUCCEEDED(st)) {
+			offserv_set_error(err, errlen, "%s: the %s plugin returned no metadata", path,
+			                  plugin->desc->name ? plugin->desc->name : "update");
+			st = OFFSERV_E_UNEXPECTED;
+		}
+		return st;
+	}
+	if (offserv_plugin_abi_minor(plugin->desc) < 1) {
+		/* A 1.0 plugin allocated the info without the members that follow
+		 * parent_identities: grow it to the current layout, those NULL. */
+		grown = realloc(got, sizeof(*got));
+		if (!grown) {
+			offserv_set_error(err, errlen, "%s: out of memory", path);
+			offserv__update_info_free_1_0(got);
+			return OFFSERV_E_OUTOFMEMORY;
+		}
+		got = grown;
+		memset((char *)got + offsetof(struct offserv_update_info, parents), 0,
+		       sizeof(*got) - offsetof(struct offserv_update_info, parents));
+	}
+	*info = got;
+	return OFFSERV_OK;
+}
+
+offserv_status offserv_catalogue_update_rows(const struct offserv_update_info *info,
+                                             struct offserv_update_package_rec **pkgs,
+                                             size_t *n_pkgs,
+                                             struct offserv_update_parent_rec **parents,
+                                             size_t *n_parents, char *err, size_t errlen)
+{
+	struct offserv_update_package_rec *pk = NULL;
+	struct offserv_update_parent_rec *pa = NULL;
+	size_t npa = 0, cap = 0;
+
+	*pkgs = NULL;
+	*parents = NULL;
+	*n_pkgs = 0;
+	*n_parents = 0;
+	if (!info) {
+		offserv_set_error(err, errlen, "no update metadata");
+		return OFFSERV_E_INVALIDARG;
+	}
+	pk = calloc(info->n_packages ? info->n_packages : 1, sizeof(*pk));
+	if (!pk)
+		goto oom;
+	for (size_t i = 0; i < info->n_packages; i++) {
+		const struct offserv_update_package *p = &info->packages[i];
+
+		pk[i].seq = (int)i;
+		pk[i].identity = p->identity;
+		pk[i].name = p->name;
+		pk[i].version = p->version;
+		pk[i].arch = p->arch;
+		pk[i].release_type = p->release_type;
+		pk[i].is_ssu = p->is_ssu;
+		pk[i].supported = p->supported;
+		pk[i].reason = p->unsupported_reason;
+		pk[i].installer_version = info->installer_versions ? info->installer_versions[i] : NULL;
+	}
+	if (info->n_parents) {
+		/* One group per <parent>, bound to its package. */
+		for (size_t k = 0; k < info->n_parents; k++)
+			cap += info->parents[k].n_identities;
+		pa = calloc(cap ? cap : 1, sizeof(*pa));
+		if (!pa)
+			goto oom;
+		for (size_t k = 0; k < info->n_parents; k++) {
+			const struct offserv_update_parent *g = &info->parents[k];
+
+			for (size_t a = 0; a < g->n_identities; a++) {
+				struct offserv_update_parent_rec *r = &pa[npa++];
+
+				r->package_seq = g->package < info->n_packages ? (int)g->package : -1;
+				r->group_no = (int)k;
+				r->identity = g->identities[a];
+				r->build_compare = g->build_compare;
+				r->service_compare = g->service_compare;
+				r->revision_compare = g->revision_compare;
+				r->disposition = g->disposition;
+			}
+		}
+	} else if (info->n_parent_identities) {
+		/* A 1.0 plugin: the alternatives of every package as one list, any
+		 * one present is enough, each version a minimum. */
+		pa = calloc(info->n_parent_identities, sizeof(*pa));
+		if (!pa)
+			goto oom;
+		for (size_t i = 0; i < info->n_parent_identities; i++) {
+			pa[npa].package_seq = -1;
+			pa[npa].group_no = 0;
+			pa[npa++].identity = info->parent_identities[i];
+		}
+	}
+	*pkgs = pk;
+	*n_pkgs = info->n_packages;
+	*parents = pa;
+	*n_parents = npa;
+	return OFFSERV_OK;
+oom:
+	free(pk);
+	free(pa);
+	offserv_set_error(err, errlen, "out of memory");
+	return OFFSERV_E_OUTOFMEMORY;
+}
+
+/* ---------------------------------------------------------------------- */
 /* Applicable updates */
 
 void offserv_applicable_updates_free(struct offserv_applicable_update *u, size_t n)
@@ -679,14 +888,17 @@ static offserv_status judge_update(struct offserv_sitedb *db, const struct offse
 	out->title = u->title ? strdup(u->title) : NULL;
 	if (n_pk == 0) {
 		out->verdict = OFFSERV_NOT_APPLICABLE_PARENT;
+		out->rule = OFFSERV_RULE_PARENT_MISSING;
 		out->hr = OFFSERV_CBS_E_NOT_APPLICABLE;
 		out->explain = strdup("the update holds no installable package");
 	} else if (any) {
 		out->verdict = OFFSERV_APPLICABLE;
+		out->rule = OFFSERV_RULE_APPLIES;
 		out->hr = OFFSERV_OK;
 		out->explain = strdup(applying);
 	} else {
 		out->verdict = main_r.verdict;
+		out->rule = main_r.rule;
 		out->hr = main_r.hr;
 		out->explain = strdup(main_r.explain);
 	}
@@ -1012,6 +1224,36 @@ out:
 	return st;
 }
 
+offserv_status offserv_catalogue_applicable_json(const struct offserv_applicable_update *u,
+                                                 size_t n, char **json, char *err, size_t errlen)
+{
+	struct jbuf b = {0};
+
+	*json = NULL;
+	jputs(&b, "[");
+	for (size_t i = 0; i < n; i++) {
+		char hr[16];
+		bool g = true;
+
+		snprintf(hr, sizeof(hr), "0x%08x", u[i].hr);
+		jputs(&b, i ? ",{" : "{");
+		jkint(&b, &g, "update_id", (long long)u[i].update_id);
+		jkint(&b, &g, "index", u[i].index);
+		jkstr(&b, &g, "kb", u[i].kb);
+		jkstr(&b, &g, "file_name", u[i].file_name);
+		jkstr(&b, &g, "title", u[i].title);
+		jkstr(&b, &g, "verdict", offserv_applicability_name(u[i].verdict));
+		jkstr(&b, &g, "rule", offserv_applicability_rule_name(u[i].rule));
+		jkstr(&b, &g, "hresult", hr);
+		jkstr(&b, &g, "package", u[i].package);
+		jkstr(&b, &g, "explain", u[i].explain);
+		jkid(&b, &g, "superseded_by", u[i].superseded_by);
+		jputs(&b, "}");
+	}
+	jputs(&b, "]");
+	return jfinish(&b, json, err, errlen);
+}
+
 offserv_status offserv_catalogue_update_json(struct offserv_sitedb *db, int64_t update_id,
                                              char **json, char *err, size_t errlen)
 {
@@ -1066,6 +1308,7 @@ offserv_status offserv_catalogue_update_json(struct offserv_sitedb *db, int64_t 
 		jkbool(&b, &g, "is_ssu", pk[i].is_ssu);
 		jkbool(&b, &g, "supported", pk[i].supported);
 		jkstr(&b, &g, "reason", pk[i].reason);
+		jkstr(&b, &g, "installer_version", pk[i].installer_version);
 		jputs(&b, "}");
 	}
 	jputs(&b, "]");

@@ -38,6 +38,67 @@ static void store_be64(uint8_t *p, uint64_t v)
 	}
 }
 
+/*
+ * ---- The Merkle-Damgard framing shared by SHA-256 and SHA-1 ----
+ *
+ * Both hash 64-byte blocks, pad with 0x80, zeros and the message length in
+ * bits as a big-endian 64-bit number; only the block function and the size
+ * of the state differ.  The contexts keep their own fields (the public
+ * structures are part of the ABI), so the helpers take them one by one.
+ */
+
+typedef void (*block_fn)(uint32_t *state, const uint8_t *blk);
+
+static void md_update(uint32_t *state, uint64_t *bytes, uint8_t buf[64], size_t *buf_len,
+                      block_fn block, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+
+	if (len == 0)
+		return;
+	*bytes += len;
+	if (*buf_len > 0) {
+		size_t take = 64 - *buf_len;
+
+		if (take > len)
+			take = len;
+		memcpy(buf + *buf_len, p, take);
+		*buf_len += take;
+		p += take;
+		len -= take;
+		if (*buf_len < 64)
+			return;
+		block(state, buf);
+		*buf_len = 0;
+	}
+	while (len >= 64) {
+		block(state, p);
+		p += 64;
+		len -= 64;
+	}
+	if (len > 0) {
+		memcpy(buf, p, len);
+		*buf_len = len;
+	}
+}
+
+/* Pad and hash the last block(s); @p nwords state words go out big-endian. */
+static void md_final(uint32_t *state, uint64_t bytes, uint8_t buf[64], size_t buf_len,
+                     block_fn block, uint8_t *digest, int nwords)
+{
+	buf[buf_len++] = 0x80;
+	if (buf_len > 56) {
+		memset(buf + buf_len, 0, 64 - buf_len);
+		block(state, buf);
+		buf_len = 0;
+	}
+	memset(buf + buf_len, 0, 56 - buf_len);
+	store_be64(buf + 56, bytes * 8);
+	block(state, buf);
+	for (int i = 0; i < nwords; i++)
+		store_be32(digest + 4 * i, state[i]);
+}
+
 /* ---- SHA-256 ---- */
 
 static const uint32_t sha256_k[64] = {
@@ -53,7 +114,7 @@ static const uint32_t sha256_k[64] = {
 	0xc67178f2,
 };
 
-static void sha256_block(uint32_t st[8], const uint8_t *blk)
+static void sha256_block(uint32_t *st, const uint8_t *blk)
 {
 	uint32_t w[64], a, b, c, d, e, f, g, h;
 
@@ -112,49 +173,12 @@ void offserv_sha256_init(struct offserv_sha256 *ctx)
 
 void offserv_sha256_update(struct offserv_sha256 *ctx, const void *data, size_t len)
 {
-	const uint8_t *p = data;
-
-	ctx->bytes += len;
-	if (ctx->buf_len > 0) {
-		size_t take = 64 - ctx->buf_len;
-
-		if (take > len)
-			take = len;
-		memcpy(ctx->buf + ctx->buf_len, p, take);
-		ctx->buf_len += take;
-		p += take;
-		len -= take;
-		if (ctx->buf_len < 64)
-			return;
-		sha256_block(ctx->state, ctx->buf);
-		ctx->buf_len = 0;
-	}
-	while (len >= 64) {
-		sha256_block(ctx->state, p);
-		p += 64;
-		len -= 64;
-	}
-	if (len > 0) {
-		memcpy(ctx->buf, p, len);
-		ctx->buf_len = len;
-	}
+	md_update(ctx->state, &ctx->bytes, ctx->buf, &ctx->buf_len, sha256_block, data, len);
 }
 
 void offserv_sha256_final(struct offserv_sha256 *ctx, uint8_t digest[32])
 {
-	uint64_t bits = ctx->bytes * 8;
-
-	ctx->buf[ctx->buf_len++] = 0x80;
-	if (ctx->buf_len > 56) {
-		memset(ctx->buf + ctx->buf_len, 0, 64 - ctx->buf_len);
-		sha256_block(ctx->state, ctx->buf);
-		ctx->buf_len = 0;
-	}
-	memset(ctx->buf + ctx->buf_len, 0, 56 - ctx->buf_len);
-	store_be64(ctx->buf + 56, bits);
-	sha256_block(ctx->state, ctx->buf);
-	for (int i = 0; i < 8; i++)
-		store_be32(digest + 4 * i, ctx->state[i]);
+	md_final(ctx->state, ctx->bytes, ctx->buf, ctx->buf_len, sha256_block, digest, 8);
 	memset(ctx, 0, sizeof(*ctx));
 }
 
@@ -169,7 +193,7 @@ void offserv_sha256(const void *data, size_t len, uint8_t digest[32])
 
 /* ---- SHA-1 ---- */
 
-static void sha1_block(uint32_t st[5], const uint8_t *blk)
+static void sha1_block(uint32_t *st, const uint8_t *blk)
 {
 	uint32_t w[80], a, b, c, d, e;
 
@@ -225,49 +249,12 @@ void offserv_sha1_init(struct offserv_sha1 *ctx)
 
 void offserv_sha1_update(struct offserv_sha1 *ctx, const void *data, size_t len)
 {
-	const uint8_t *p = data;
-
-	ctx->bytes += len;
-	if (ctx->buf_len > 0) {
-		size_t take = 64 - ctx->buf_len;
-
-		if (take > len)
-			take = len;
-		memcpy(ctx->buf + ctx->buf_len, p, take);
-		ctx->buf_len += take;
-		p += take;
-		len -= take;
-		if (ctx->buf_len < 64)
-			return;
-		sha1_block(ctx->state, ctx->buf);
-		ctx->buf_len = 0;
-	}
-	while (len >= 64) {
-		sha1_block(ctx->state, p);
-		p += 64;
-		len -= 64;
-	}
-	if (len > 0) {
-		memcpy(ctx->buf, p, len);
-		ctx->buf_len = len;
-	}
+	md_update(ctx->state, &ctx->bytes, ctx->buf, &ctx->buf_len, sha1_block, data, len);
 }
 
 void offserv_sha1_final(struct offserv_sha1 *ctx, uint8_t digest[20])
 {
-	uint64_t bits = ctx->bytes * 8;
-
-	ctx->buf[ctx->buf_len++] = 0x80;
-	if (ctx->buf_len > 56) {
-		memset(ctx->buf + ctx->buf_len, 0, 64 - ctx->buf_len);
-		sha1_block(ctx->state, ctx->buf);
-		ctx->buf_len = 0;
-	}
-	memset(ctx->buf + ctx->buf_len, 0, 56 - ctx->buf_len);
-	store_be64(ctx->buf + 56, bits);
-	sha1_block(ctx->state, ctx->buf);
-	for (int i = 0; i < 5; i++)
-		store_be32(digest + 4 * i, ctx->state[i]);
+	md_final(ctx->state, ctx->bytes, ctx->buf, ctx->buf_len, sha1_block, digest, 5);
 	memset(ctx, 0, sizeof(*ctx));
 }
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,10 +22,35 @@
 /* Smallest file hivex accepts: the 4 KiB header and one 4 KiB hbin. */
 #define HIVE_MIN_SIZE 0x2000
 
+/*
+ * Child lookup by name is linear in hivex (it decodes every child's name),
+ * and COMPONENTS holds one key per component under a single parent.  Keys
+ * with many children get an index built once: folded name hash -> child
+ * node, kept current as keys are added (hivex keeps node offsets stable
+ * when it adds keys or sets values) and dropped when keys are deleted.
+ * It holds no names: a hash hit is confirmed against the child's name.
+ */
+#define KIDMAP_MIN_CHILDREN 32
+
+struct kident {
+	uint64_t hash; /* 0: free slot */
+	hive_node_h node;
+};
+
+struct kidmap {
+	hive_node_h parent;
+	struct kident *slot;
+	size_t mask, n;
+	int partial; /* the lists disagree with the subkey count: not used */
+	struct kidmap *next;
+};
+
 struct offserv_hive {
 	hive_h *h;
 	char *path;
 	int writable;
+	struct kidmap **km; /* by parent node; km_buckets is a power of two */
+	size_t km_buckets, km_count;
 };
 
 static offserv_status oom(const struct offserv_hive *h, char *err, size_t errlen)
@@ -138,10 +164,27 @@ offserv_status offserv_hive_open(const char *path, int flags, struct offserv_hiv
 	return OFFSERV_OK;
 }
 
+static void kidmaps_drop(struct offserv_hive *h)
+{
+	for (size_t i = 0; i < h->km_buckets; i++) {
+		struct kidmap *m, *next;
+
+		for (m = h->km[i]; m; m = next) {
+			next = m->next;
+			free(m->slot);
+			free(m);
+		}
+	}
+	free(h->km);
+	h->km = NULL;
+	h->km_buckets = h->km_count = 0;
+}
+
 void offserv_hive_close(struct offserv_hive *h)
 {
 	if (!h)
 		return;
+	kidmaps_drop(h);
 	if (h->h)
 		hivex_close(h->h);
 	free(h->path);
@@ -156,6 +199,186 @@ const char *offserv_hive_path(const struct offserv_hive *h)
 offserv_hive_key offserv_hive_root(struct offserv_hive *h)
 {
 	return hivex_root(h->h);
+}
+
+/* FNV-1a over the name folded as hivex compares names (ASCII case). */
+static uint64_t fold_hash(const char *s, size_t n)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c >= 'A' && c <= 'Z')
+			c = (unsigned char)(c - 'A' + 'a');
+		h = (h ^ c) * 1099511628211ULL;
+	}
+	return h ? h : 1;
+}
+
+static size_t node_bucket(hive_node_h node, size_t buckets)
+{
+	return (size_t)(((uint64_t)node * 0x9E3779B97F4A7C15ULL) >> 32) & (buckets - 1);
+}
+
+static struct kidmap *kidmap_find(struct offserv_hive *h, hive_node_h parent)
+{
+	if (!h->km_buckets)
+		return NULL;
+	for (struct kidmap *m = h->km[node_bucket(parent, h->km_buckets)]; m; m = m->next)
+		if (m->parent == parent)
+			return m;
+	return NULL;
+}
+
+/* Insert without growing; the table has room (n * 2 < size). */
+static void kidmap_put(struct kidmap *m, uint64_t hash, hive_node_h node)
+{
+	size_t i;
+
+	for (i = (size_t)hash & m->mask; m->slot[i].hash; i = (i + 1) & m->mask)
+		;
+	m->slot[i].hash = hash;
+	m->slot[i].node = node;
+	m->n++;
+}
+
+/* Record a child just added under a parent that has an index. */
+static int kidmap_add(struct kidmap *m, const char *name, hive_node_h node)
+{
+	if ((m->n + 1) * 2 > m->mask + 1) {
+		size_t size = (m->mask + 1) * 2;
+		struct kident *old = m->slot, *n = calloc(size, sizeof(*n));
+		size_t oldsize = m->mask + 1;
+
+		if (!n)
+			return 0;
+		m->slot = n;
+		m->mask = size - 1;
+		m->n = 0;
+		for (size_t i = 0; i < oldsize; i++)
+			if (old[i].hash)
+				kidmap_put(m, old[i].hash, old[i].node);
+		free(old);
+	}
+	kidmap_put(m, fold_hash(name, strlen(name)), node);
+	return 1;
+}
+
+/* Build the index of @p parent's children (one pass over their names). */
+static offserv_status kidmap_build(struct offserv_hive *h, hive_node_h parent, size_t count,
+                                   struct kidmap **out, char *err, size_t errlen)
+{
+	struct kidmap *m;
+	hive_node_h *kids;
+	size_t size, b;
+
+	*out = NULL;
+	if (h->km_count >= h->km_buckets) {
+		size_t nb = h->km_buckets ? h->km_buckets * 2 : 16;
+		struct kidmap **n = calloc(nb, sizeof(*n));
+
+		if (!n)
+			return oom(h, err, errlen);
+		for (size_t i = 0; i < h->km_buckets; i++) {
+			struct kidmap *next;
+
+			for (m = h->km[i]; m; m = next) {
+				size_t nbk = node_bucket(m->parent, nb);
+
+				next = m->next;
+				m->next = n[nbk];
+				n[nbk] = m;
+			}
+		}
+		free(h->km);
+		h->km = n;
+		h->km_buckets = nb;
+	}
+	errno = 0;
+	kids = hivex_node_children(h->h, parent);
+	if (!kids)
+		return hive_fail(h, errno, "cannot read subkeys", err, errlen);
+	for (size = 64; size < count * 2 + 2; size *= 2)
+		;
+	m = calloc(1, sizeof(*m));
+	if (!m || !(m->slot = calloc(size, sizeof(*m->slot)))) {
+		free(m);
+		free(kids);
+		return oom(h, err, errlen);
+	}
+	m->parent = parent;
+	m->mask = size - 1;
+	for (size_t i = 0; kids[i]; i++) {
+		char *name;
+
+		if (m->n * 2 + 2 > size)
+			break; /* more children than counted: keep the rest unindexed */
+		errno = 0;
+		name = hivex_node_name(h->h, kids[i]);
+		if (!name) {
+			offserv_status st = hive_fail(h, errno, "cannot read key name", err, errlen);
+
+			free(kids);
+			free(m->slot);
+			free(m);
+			return st;
+		}
+		kidmap_put(m, fold_hash(name, strlen(name)), kids[i]);
+		free(name);
+	}
+	free(kids);
+	b = node_bucket(parent, h->km_buckets);
+	m->next = h->km[b];
+	h->km[b] = m;
+	h->km_count++;
+	*out = m;
+	return OFFSERV_OK;
+}
+
+/*
+ * The child of @p node named @p comp (any ASCII case), or 0 when there is
+ * none (errno 0); on a read error, 0 with errno set.
+ */
+static hive_node_h get_child(struct offserv_hive *h, hive_node_h node, const char *comp)
+{
+	struct kidmap *m = kidmap_find(h, node);
+	size_t count;
+	uint64_t hash;
+
+	if (!m) {
+		errno = 0;
+		count = hivex_node_nr_children(h->h, node);
+		if (count < KIDMAP_MIN_CHILDREN ||
+		    kidmap_build(h, node, count, &m, NULL, 0) != OFFSERV_OK) {
+			errno = 0;
+			return hivex_node_get_child(h->h, node, comp);
+		}
+		/* the subkey count and the lists disagree: no index for this key */
+		m->partial = m->n != count;
+	}
+	if (m->partial) {
+		errno = 0;
+		return hivex_node_get_child(h->h, node, comp);
+	}
+	hash = fold_hash(comp, strlen(comp));
+	for (size_t i = (size_t)hash & m->mask; m->slot[i].hash; i = (i + 1) & m->mask) {
+		char *name;
+		int eq;
+
+		if (m->slot[i].hash != hash)
+			continue;
+		errno = 0;
+		name = hivex_node_name(h->h, m->slot[i].node);
+		if (!name)
+			return 0;
+		eq = strcasecmp(name, comp) == 0;
+		free(name);
+		if (eq)
+			return m->slot[i].node;
+	}
+	errno = 0;
+	return 0;
 }
 
 /*
@@ -200,8 +423,7 @@ static offserv_status walk(struct offserv_hive *h, offserv_hive_key from, const 
 		}
 		memcpy(comp, p, n);
 		comp[n] = '\0';
-		errno = 0;
-		child = hivex_node_get_child(h->h, node, comp);
+		child = get_child(h, node, comp);
 		if (!child && errno != 0) {
 			offserv_status st = hive_fail(h, errno, "cannot read subkeys", err, errlen);
 			free(comp);
@@ -214,8 +436,14 @@ static offserv_status walk(struct offserv_hive *h, offserv_hive_key from, const 
 			return OFFSERV_E_FILE_NOT_FOUND;
 		}
 		if (!child) {
+			struct kidmap *m = kidmap_find(h, node);
+
 			errno = 0;
 			child = hivex_node_add_child(h->h, node, comp);
+			if (child && m && !m->partial && !kidmap_add(m, comp, child)) {
+				/* no memory for the index: look the slow way from now on */
+				kidmaps_drop(h);
+			}
 			if (!child) {
 				int e = errno;
 				offserv_set_error(err, errlen, "%s: cannot create key \"%s\" in \"%s\": %s",
@@ -271,6 +499,7 @@ offserv_status offserv_hive_delete_key(struct offserv_hive *h, offserv_hive_key 
 		offserv_set_error(err, errlen, "%s: cannot delete the root key", h->path);
 		return OFFSERV_E_INVALIDARG;
 	}
+	kidmaps_drop(h); /* the deleted keys' offsets may be reused */
 	errno = 0;
 	if (hivex_node_delete_child(h->h, node) != 0)
 		return hive_fail(h, errno, "cannot delete key", err, errlen);
@@ -818,6 +1047,595 @@ offserv_status offserv_hive_set_binary(struct offserv_hive *h, offserv_hive_key 
 	                              errlen);
 }
 
+/* ---------------------------------------------------------------------- */
+/* Compaction                                                              */
+
+/*
+ * hivex never reuses space: every key added to a parent copies the
+ * parent's whole subkey list to the end of the hive, and every value set
+ * rewrites the key's values, leaving the old cells behind.  A parent
+ * with N subkeys built one key at a time leaves about 4 N^2 bytes of dead
+ * lists (33 MiB at N = 2,880 in COMPONENTS).  So the committed file is
+ * rewritten with only the cells reachable from the root, packed into
+ * bins in walk order, and subkey lists longer than HC_LEAF_MAX split into
+ * an index root ("ri") of leaves as Windows writes them: a key added
+ * later then copies one leaf, not the whole list.
+ *
+ * Offsets in cells are relative to the first bin (file offset 0x1000).
+ * Cell layouts used (byte offsets from the cell's size field):
+ *   nk: parent 20, subkey count 24, subkey list 32, value count 40,
+ *       value list 44, sk 48, class 52, class length 78
+ *   vk: data length 8 (top bit: data inline), data 12
+ *   db: segment count 6, segment list 8
+ *   sk: next 8, previous 12, reference count 16
+ *   lf/lh: count 6, then (nk offset, hash) pairs; li, ri: count 6, then offsets
+ */
+#define HC_LEAF_MAX 512u
+#define HC_BIN 4096u
+#define HC_NONE 0xffffffffu
+#define HC_BIG_DATA 16344u
+
+enum hc_kind { HC_NK, HC_VALLIST, HC_VK, HC_DB, HC_SEGLIST, HC_SK, HC_RAW };
+
+struct hc_item {
+	uint32_t new_off, old_off, aux;
+	enum hc_kind kind;
+};
+
+struct hc {
+	const uint8_t *in;
+	size_t in_end; /* file offset just after the last bin */
+	uint8_t *out;
+	size_t len, cap, bin_end;
+	uint32_t *map; /* pairs (old + 1, new), open addressing */
+	size_t map_mask, map_n;
+	struct hc_item *q;
+	size_t qn, qcap, qhead;
+	uint32_t *sks; /* new offsets of the sk cells, in copy order */
+	uint32_t *skrefs;
+	size_t nsk, capsk;
+	int nomem;
+};
+
+static uint32_t rd32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint16_t rd16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static void wr32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+static void wr16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+/* The used input cell at hive offset @p off: its bytes and size, or NULL. */
+static const uint8_t *hc_cell(const struct hc *c, uint32_t off, size_t *size)
+{
+	size_t pos = (size_t)off + 0x1000;
+	int32_t seg;
+
+	if (off == HC_NONE || (off & 7) || pos + 8 > c->in_end)
+		return NULL;
+	seg = (int32_t)rd32(c->in + pos);
+	if (seg >= 0 || seg == INT32_MIN || (size_t)-(int64_t)seg < 8 ||
+	    pos + (size_t)-(int64_t)seg > c->in_end)
+		return NULL;
+	*size = (size_t)-(int64_t)seg;
+	return c->in + pos;
+}
+
+static int hc_grow(struct hc *c, size_t need)
+{
+	if (need <= c->cap)
+		return 1;
+	size_t cap = c->cap ? c->cap : 1u << 20;
+	uint8_t *n;
+
+	while (cap < need)
+		cap *= 2;
+	n = realloc(c->out, cap);
+	if (!n) {
+		c->nomem = 1;
+		return 0;
+	}
+	memset(n + c->cap, 0, cap - c->cap);
+	c->out = n;
+	c->cap = cap;
+	return 1;
+}
+
+/* Close the current bin: its unused tail becomes one free cell. */
+static void hc_close_bin(struct hc *c)
+{
+	if (c->len < c->bin_end) {
+		wr32(c->out + c->len, (uint32_t)(c->bin_end - c->len));
+		c->len = c->bin_end;
+	}
+}
+
+/* A new cell of @p size bytes (size field included): its hive offset, or 0. */
+static uint32_t hc_alloc(struct hc *c, size_t size)
+{
+	size_t pos;
+
+	size = (size + 7) & ~(size_t)7;
+	if (c->len + size > c->bin_end) {
+		size_t bsize = (size + 32 + HC_BIN - 1) & ~(size_t)(HC_BIN - 1);
+
+		hc_close_bin(c);
+		if (c->len + bsize > UINT32_MAX || !hc_grow(c, c->len + bsize))
+			return 0;
+		memcpy(c->out + c->len, "hbin", 4);
+		wr32(c->out + c->len + 4, (uint32_t)(c->len - 0x1000));
+		wr32(c->out + c->len + 8, (uint32_t)bsize);
+		c->bin_end = c->len + bsize;
+		c->len += 32;
+	}
+	pos = c->len;
+	wr32(c->out + pos, (uint32_t)-(int32_t)size);
+	c->len += size;
+	return (uint32_t)(pos - 0x1000);
+}
+
+static uint32_t *hc_map_slot(struct hc *c, uint32_t old)
+{
+	size_t i = (size_t)(((uint64_t)old * 0x9E3779B97F4A7C15ULL) >> 32) & c->map_mask;
+
+	while (c->map[2 * i] && c->map[2 * i] != old + 1)
+		i = (i + 1) & c->map_mask;
+	return &c->map[2 * i];
+}
+
+static int hc_map_put(struct hc *c, uint32_t old, uint32_t new_off)
+{
+	uint32_t *s;
+
+	if ((c->map_n + 1) * 2 > c->map_mask + 1) {
+		size_t size = c->map_mask ? (c->map_mask + 1) * 2 : 4096;
+		uint32_t *o = c->map, *n = calloc(size, 2 * sizeof(*n));
+		size_t oldsize = c->map_mask ? c->map_mask + 1 : 0;
+
+		if (!n) {
+			c->nomem = 1;
+			return 0;
+		}
+		c->map = n;
+		c->map_mask = size - 1;
+		for (size_t i = 0; i < oldsize; i++)
+			if (o[2 * i]) {
+				s = hc_map_slot(c, o[2 * i] - 1);
+				s[0] = o[2 * i];
+				s[1] = o[2 * i + 1];
+			}
+		free(o);
+	}
+	s = hc_map_slot(c, old);
+	s[0] = old + 1;
+	s[1] = new_off;
+	c->map_n++;
+	return 1;
+}
+
+/*
+ * The new offset of input cell @p old, copied on first sight (queued for
+ * its references to be followed).  @p want: the size to give the copy
+ * (0: the input cell's).  HC_NONE when the cell is bad or memory ran out.
+ */
+static uint32_t hc_copy(struct hc *c, uint32_t old, enum hc_kind kind, uint32_t aux,
+                        size_t want)
+{
+	static const char *const ids[] = {[HC_NK] = "nk", [HC_VK] = "vk", [HC_DB] = "db",
+	                                  [HC_SK] = "sk"};
+	const uint8_t *cell;
+	size_t size;
+	uint32_t n;
+
+	if (c->map_mask) {
+		uint32_t *s = hc_map_slot(c, old);
+
+		if (s[0]) {
+			if (kind == HC_SK) {
+				for (size_t i = 0; i < c->nsk; i++)
+					if (c->sks[i] == s[1]) {
+						c->skrefs[i]++;
+						break;
+					}
+			}
+			return s[1];
+		}
+	}
+	cell = hc_cell(c, old, &size);
+	if (!cell || (kind < (enum hc_kind)(sizeof(ids) / sizeof(ids[0])) && ids[kind] &&
+	              memcmp(cell + 4, ids[kind], 2) != 0))
+		return HC_NONE;
+	if (want && want > size)
+		return HC_NONE;
+	if (want)
+		size = want;
+	n = hc_alloc(c, size);
+	if (!n)
+		return HC_NONE;
+	memcpy(c->out + (size_t)n + 0x1000 + 4, cell + 4, size - 4);
+	if (!hc_map_put(c, old, n))
+		return HC_NONE;
+	if (kind == HC_SK) {
+		if (c->nsk == c->capsk) {
+			size_t cap = c->capsk ? c->capsk * 2 : 16;
+			uint32_t *a = realloc(c->sks, cap * sizeof(*a));
+			uint32_t *b = a ? realloc(c->skrefs, cap * sizeof(*b)) : NULL;
+
+			if (a)
+				c->sks = a;
+			if (!a || !b) {
+				c->nomem = 1;
+				return HC_NONE;
+			}
+			c->skrefs = b;
+			c->capsk = cap;
+		}
+		c->sks[c->nsk] = n;
+		c->skrefs[c->nsk++] = 1;
+		return n;
+	}
+	if (kind == HC_RAW)
+		return n;
+	if (c->qn == c->qcap) {
+		size_t cap = c->qcap ? c->qcap * 2 : 1024;
+		struct hc_item *q = realloc(c->q, cap * sizeof(*q));
+
+		if (!q) {
+			c->nomem = 1;
+			return HC_NONE;
+		}
+		c->q = q;
+		c->qcap = cap;
+	}
+	c->q[c->qn++] = (struct hc_item){.new_off = n, .old_off = old, .aux = aux, .kind = kind};
+	return n;
+}
+
+static uint8_t *hc_out(struct hc *c, uint32_t off)
+{
+	return c->out + (size_t)off + 0x1000;
+}
+
+/* One subkey list entry gathered from the input's lists. */
+struct hc_sub {
+	uint32_t nk;
+	uint8_t hash[4];
+};
+
+/* Gather the entries of a list (lf, lh, li, or ri of those); 0 if malformed. */
+static int hc_gather(const struct hc *c, uint32_t off, int depth, struct hc_sub *v,
+                     size_t *n, size_t max, char type[2])
+{
+	size_t size, cnt;
+	const uint8_t *cell = hc_cell(c, off, &size);
+	int hashed;
+
+	if (!cell || size < 8)
+		return 0;
+	cnt = rd16(cell + 6);
+	if (cell[4] == 'r' && cell[5] == 'i') {
+		if (depth || 8 + 4 * cnt > size)
+			return 0;
+		for (size_t i = 0; i < cnt; i++)
+			if (!hc_gather(c, rd32(cell + 8 + 4 * i), 1, v, n, max, type))
+				return 0;
+		return 1;
+	}
+	if (cell[4] == 'l' && (cell[5] == 'f' || cell[5] == 'h'))
+		hashed = 1;
+	else if (cell[4] == 'l' && cell[5] == 'i')
+		hashed = 0;
+	else
+		return 0;
+	if (8 + (hashed ? 8 : 4) * cnt > size || *n + cnt > max)
+		return 0;
+	if (!type[0]) {
+		type[0] = (char)cell[4];
+		type[1] = (char)cell[5];
+	} else if (type[1] != (char)cell[5]) {
+		type[1] = 'i'; /* mixed leaves: hashes dropped, an li list */
+	}
+	for (size_t i = 0; i < cnt; i++) {
+		struct hc_sub *s = &v[(*n)++];
+
+		s->nk = rd32(cell + 8 + (hashed ? 8 : 4) * i);
+		if (hashed)
+			memcpy(s->hash, cell + 12 + 8 * i, 4);
+		else
+			memset(s->hash, 0, 4);
+	}
+	return 1;
+}
+
+/* Write the subkeys of the copied key @p nk (new offset) as one leaf or an ri. */
+static int hc_subkeys(struct hc *c, uint32_t nk, uint32_t old_list, uint32_t count)
+{
+	struct hc_sub *v;
+	size_t n = 0, nleaves, per;
+	char type[2] = {0, 0};
+	uint32_t ri = HC_NONE, top;
+	int ok = 0;
+
+	v = malloc((size_t)count * sizeof(*v));
+	if (!v) {
+		c->nomem = 1;
+		return 0;
+	}
+	if (!hc_gather(c, old_list, 0, v, &n, count, type) || n != count)
+		goto out;
+	nleaves = (n + HC_LEAF_MAX - 1) / HC_LEAF_MAX;
+	if (nleaves > 0xffff)
+		goto out;
+	if (nleaves > 1) {
+		ri = hc_alloc(c, 8 + 4 * nleaves);
+		if (!ri)
+			goto out;
+		memcpy(hc_out(c, ri) + 4, "ri", 2);
+		wr16(hc_out(c, ri) + 6, (uint16_t)nleaves);
+	}
+	per = (n + nleaves - 1) / nleaves;
+	top = HC_NONE;
+	for (size_t l = 0; l < nleaves; l++) {
+		size_t first = l * per, m = n - first < per ? n - first : per;
+		size_t esz = type[1] == 'i' ? 4 : 8;
+		uint32_t leaf = hc_alloc(c, 8 + esz * m);
+
+		if (!leaf)
+			goto out;
+		hc_out(c, leaf)[4] = 'l';
+		hc_out(c, leaf)[5] = (uint8_t)type[1];
+		wr16(hc_out(c, leaf) + 6, (uint16_t)m);
+		for (size_t i = 0; i < m; i++) {
+			uint32_t k = hc_copy(c, v[first + i].nk, HC_NK, nk, 0);
+
+			if (k == HC_NONE)
+				goto out;
+			wr32(hc_out(c, leaf) + 8 + esz * i, k);
+			if (esz == 8)
+				memcpy(hc_out(c, leaf) + 12 + 8 * i, v[first + i].hash, 4);
+		}
+		if (ri != HC_NONE)
+			wr32(hc_out(c, ri) + 8 + 4 * l, leaf);
+		else
+			top = leaf;
+	}
+	wr32(hc_out(c, nk) + 32, ri != HC_NONE ? ri : top);
+	ok = 1;
+out:
+	free(v);
+	return ok;
+}
+
+/* Follow the references of one copied cell. */
+static int hc_follow(struct hc *c, const struct hc_item *it)
+{
+	uint8_t *p = hc_out(c, it->new_off);
+	size_t size = (size_t)-(int64_t)(int32_t)rd32(p);
+	uint32_t x;
+
+	switch (it->kind) {
+	case HC_NK: {
+		uint32_t nsub = rd32(p + 24), nval = rd32(p + 40), list = rd32(p + 32);
+
+		if (size < 80)
+			return 0;
+		if (it->aux != HC_NONE)
+			wr32(p + 20, it->aux);
+		if (nsub) {
+			if (!hc_subkeys(c, it->new_off, list, nsub))
+				return 0;
+		} else {
+			wr32(hc_out(c, it->new_off) + 32, HC_NONE);
+		}
+		p = hc_out(c, it->new_off);
+		if (nval) {
+			x = hc_copy(c, rd32(p + 44), HC_VALLIST, nval, 4 + 4 * (size_t)nval);
+			if (x == HC_NONE)
+				return 0;
+		} else {
+			x = HC_NONE;
+		}
+		wr32(hc_out(c, it->new_off) + 44, x);
+		p = hc_out(c, it->new_off);
+		if (rd32(p + 48) != HC_NONE) {
+			x = hc_copy(c, rd32(p + 48), HC_SK, 0, 0);
+			if (x == HC_NONE)
+				return 0;
+			wr32(hc_out(c, it->new_off) + 48, x);
+		}
+		p = hc_out(c, it->new_off);
+		if (rd32(p + 52) != HC_NONE && rd16(p + 78)) {
+			x = hc_copy(c, rd32(p + 52), HC_RAW, 0, 0);
+			if (x == HC_NONE)
+				return 0;
+			wr32(hc_out(c, it->new_off) + 52, x);
+		} else {
+			wr32(p + 52, HC_NONE);
+		}
+		return 1;
+	}
+	case HC_VALLIST:
+		for (uint32_t i = 0; i < it->aux; i++) {
+			x = hc_copy(c, rd32(hc_out(c, it->new_off) + 4 + 4 * i), HC_VK, 0, 0);
+			if (x == HC_NONE)
+				return 0;
+			wr32(hc_out(c, it->new_off) + 4 + 4 * i, x);
+		}
+		return 1;
+	case HC_VK: {
+		uint32_t dlen = rd32(p + 8), doff = rd32(p + 12);
+		const uint8_t *dcell;
+		size_t dsize;
+
+		if (size < 24)
+			return 0;
+		if ((dlen & 0x80000000u) || dlen == 0)
+			return 1;
+		dcell = hc_cell(c, doff, &dsize);
+		if (!dcell)
+			return 0;
+		if (dlen > HC_BIG_DATA && dsize >= 16 && dcell[4] == 'd' && dcell[5] == 'b')
+			x = hc_copy(c, doff, HC_DB, 0, 0);
+		else
+			x = hc_copy(c, doff, HC_RAW, 0, 0);
+		if (x == HC_NONE)
+			return 0;
+		wr32(hc_out(c, it->new_off) + 12, x);
+		return 1;
+	}
+	case HC_DB: {
+		uint16_t segs = rd16(p + 6);
+
+		if (size < 16)
+			return 0;
+		x = hc_copy(c, rd32(p + 8), HC_SEGLIST, segs, 0);
+		if (x == HC_NONE)
+			return 0;
+		wr32(hc_out(c, it->new_off) + 8, x);
+		return 1;
+	}
+	case HC_SEGLIST:
+		if (4 + 4 * (size_t)it->aux > size)
+			return 0;
+		for (uint32_t i = 0; i < it->aux; i++) {
+			x = hc_copy(c, rd32(hc_out(c, it->new_off) + 4 + 4 * i), HC_RAW, 0, 0);
+			if (x == HC_NONE)
+				return 0;
+			wr32(hc_out(c, it->new_off) + 4 + 4 * i, x);
+		}
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * Compact the hive file image @p in (@p size bytes) into *out.  1: done;
+ * 0: a structure this does not know (the input is to be kept as it is);
+ * -1: out of memory.
+ */
+static int hive_compact(const uint8_t *in, size_t size, uint8_t **out, size_t *outlen)
+{
+	struct hc c = {.in = in};
+	uint32_t root, csum = 0;
+	int ok = 0;
+
+	*out = NULL;
+	*outlen = 0;
+	if (size < 0x2000 || memcmp(in, "regf", 4) != 0)
+		return 0;
+	c.in_end = 0x1000 + (size_t)rd32(in + 0x28);
+	if (c.in_end > size || c.in_end < 0x2000)
+		return 0;
+	if (!hc_grow(&c, 0x1000 + HC_BIN))
+		return -1;
+	memcpy(c.out, in, 0x1000);
+	c.len = c.bin_end = 0x1000;
+	root = hc_copy(&c, rd32(in + 0x24), HC_NK, HC_NONE, 0);
+	if (root == HC_NONE)
+		goto out;
+	while (c.qhead < c.qn) {
+		struct hc_item it = c.q[c.qhead++];
+
+		if (!hc_follow(&c, &it))
+			goto out;
+	}
+	for (size_t i = 0; i < c.nsk; i++) {
+		uint8_t *p = hc_out(&c, c.sks[i]);
+
+		wr32(p + 8, c.sks[(i + 1) % c.nsk]);
+		wr32(p + 12, c.sks[(i + c.nsk - 1) % c.nsk]);
+		wr32(p + 16, c.skrefs[i]);
+	}
+	hc_close_bin(&c);
+	wr32(c.out + 4, rd32(in + 4));
+	wr32(c.out + 8, rd32(in + 4));
+	wr32(c.out + 0x24, root);
+	wr32(c.out + 0x28, (uint32_t)(c.len - 0x1000));
+	for (size_t i = 0; i < 0x1fc; i += 4)
+		csum ^= rd32(c.out + i);
+	wr32(c.out + 0x1fc, csum);
+	ok = 1;
+out:
+	free(c.map);
+	free(c.q);
+	free(c.sks);
+	free(c.skrefs);
+	if (ok) {
+		*out = c.out;
+		*outlen = c.len;
+		return 1;
+	}
+	free(c.out);
+	return c.nomem ? -1 : 0;
+}
+
+/* Rewrite the file hivex wrote at @p fd with its live cells only. */
+static offserv_status compact_file(const struct offserv_hive *h, int fd, const char *tmp,
+                                   char *err, size_t errlen)
+{
+	struct stat sb;
+	uint8_t *out = NULL;
+	size_t outlen = 0, done = 0;
+	void *map;
+	int r, e;
+
+	if (fstat(fd, &sb) != 0)
+		goto io;
+	if (sb.st_size < 0x2000)
+		return OFFSERV_OK;
+	map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (map == MAP_FAILED)
+		goto io;
+	r = hive_compact(map, (size_t)sb.st_size, &out, &outlen);
+	munmap(map, (size_t)sb.st_size);
+	if (r < 0)
+		return oom(h, err, errlen);
+	if (r == 0 || outlen >= (size_t)sb.st_size) {
+		free(out);
+		return OFFSERV_OK; /* kept as hivex wrote it */
+	}
+	if (ftruncate(fd, 0) != 0) {
+		free(out);
+		goto io;
+	}
+	while (done < outlen) {
+		ssize_t n = pwrite(fd, out + done, outlen - done, (off_t)done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			free(out);
+			goto io;
+		}
+		done += (size_t)n;
+	}
+	free(out);
+	return OFFSERV_OK;
+io:
+	e = errno;
+	offserv_set_error(err, errlen, "%s: cannot write hive: %s", tmp, strerror(e));
+	return offserv_status_from_errno(e);
+}
+
 static char *dir_of(const char *path)
 {
 	const char *slash = strrchr(path, '/');
@@ -870,6 +1688,9 @@ offserv_status offserv_hive_commit(struct offserv_hive *h, const char *path, cha
 		rc = e ? offserv_status_from_errno(e) : OFFSERV_E_WRITE_FAULT;
 		goto fail;
 	}
+	rc = compact_file(h, fd, tmp, err, errlen);
+	if (rc != OFFSERV_OK)
+		goto fail;
 	if (fchmod(fd, mode) != 0 || fsync(fd) != 0) {
 		e = errno;
 		offserv_set_error(err, errlen, "%s: cannot sync hive: %s", tmp, strerror(e));

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <offserv/catalogue.h>
 #include <offserv/library.h>
 #include <offserv/plugins.h>
 #include <offserv/sitedb.h>
@@ -203,6 +204,7 @@ static offserv_status record_update(struct offserv_sitedb *db, const struct offs
 	struct offserv_update_rec rec;
 	struct offserv_update_package_rec *pkgs = NULL;
 	struct offserv_update_parent_rec *parents = NULL;
+	size_t n_pkgs = 0, n_parents = 0;
 	offserv_status st;
 	const char *reason = NULL;
 	int supported = info->n_packages > 0;
@@ -221,23 +223,14 @@ static offserv_status record_update(struct offserv_sitedb *db, const struct offs
 	rec.build_date = info->build_date;
 	rec.support_link = info->support_link;
 	rec.size = info->size ? info->size : size;
-	if (info->n_packages) {
-		pkgs = calloc(info->n_packages, sizeof(*pkgs));
-		if (!pkgs)
-			goto oom;
-	}
+	/* Package rows (with the stack each needs) and one parent group per
+	 * <parent> with its compare attributes, from ABI 1.1 plugins. */
+	st = offserv_catalogue_update_rows(info, &pkgs, &n_pkgs, &parents, &n_parents, err, errlen);
+	if (OFFSERV_FAILED(st))
+		return st;
 	for (size_t i = 0; i < info->n_packages; i++) {
 		const struct offserv_update_package *p = &info->packages[i];
 
-		pkgs[i].seq = (int)i;
-		pkgs[i].identity = p->identity;
-		pkgs[i].name = p->name;
-		pkgs[i].version = p->version;
-		pkgs[i].arch = p->arch;
-		pkgs[i].release_type = p->release_type;
-		pkgs[i].is_ssu = p->is_ssu;
-		pkgs[i].supported = p->supported;
-		pkgs[i].reason = p->unsupported_reason;
 		if (!p->supported) {
 			supported = 0;
 			if (!reason)
@@ -249,28 +242,11 @@ static offserv_status record_update(struct offserv_sitedb *db, const struct offs
 		reason = "it holds no installable package";
 	rec.supported = supported;
 	rec.unsupported_reason = supported ? NULL : (char *)reason;
-	if (info->n_parent_identities) {
-		parents = calloc(info->n_parent_identities, sizeof(*parents));
-		if (!parents)
-			goto oom;
-	}
-	for (size_t i = 0; i < info->n_parent_identities; i++) {
-		/* The plugin gives the alternatives of every package as one list:
-		 * any one present is enough, version as a minimum. */
-		parents[i].package_seq = -1;
-		parents[i].group_no = 0;
-		parents[i].identity = info->parent_identities[i];
-	}
-	st = offserv_sitedb_update_insert(db, &rec, pkgs, info->n_packages, parents,
-	                                  info->n_parent_identities, id, err, errlen);
+	st = offserv_sitedb_update_insert(db, &rec, pkgs, n_pkgs, parents, n_parents, id, err,
+	                                  errlen);
 	free(pkgs);
 	free(parents);
 	return st;
-oom:
-	free(pkgs);
-	free(parents);
-	offserv_set_error(err, errlen, "out of memory");
-	return OFFSERV_E_OUTOFMEMORY;
 }
 
 static void import_file(struct import_run *run, const char *path)
@@ -301,7 +277,9 @@ static void import_file(struct import_run *run, const char *path)
 	}
 	r->format = strdup(plugin->desc->name);
 	perr[0] = '\0';
-	st = plugin->desc->ops.update_format->read_info(plugin->ctx, path, &info, perr, sizeof(perr));
+	/* Through the catalogue: an info from a plugin built before ABI 1.1 is
+	 * brought to the current layout before anything reads or frees it. */
+	st = offserv_catalogue_read_update_info(plugin, path, &info, perr, sizeof(perr));
 	if (OFFSERV_FAILED(st) || !info) {
 		snprintf(msg, sizeof(msg), "%s: %s", path,
 		         perr[0] ? perr : offserv_strerror(st ? st : OFFSERV_CBS_E_INVALID_PACKAGE));

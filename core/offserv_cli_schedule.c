@@ -115,12 +115,13 @@ static int schedule_list(struct offserv_cli *cli, int argc, char **argv)
 		for (size_t k = 0; k < list[i].n_update_ids && off < sizeof(ids) - 24; k++)
 			off += (size_t)snprintf(ids + off, sizeof(ids) - off, "%s%lld", k ? "," : "",
 			                        (long long)list[i].update_ids[k]);
-		printf("%-8lld %-9s %-10s %-21s %-21s %-8s %s; updates: %s%s%s\n",
+		printf("%-8lld %-9s %-10s %-21s %-21s %-8s %s; updates: %s%s%s%s\n",
 		       (long long)list[i].schedule_id, list[i].package_id,
 		       list[i].status ? list[i].status : "-", list[i].run_at ? list[i].run_at : "-",
 		       list[i].last_run_at ? list[i].last_run_at : "-",
 		       list[i].indexes ? list[i].indexes : "all", rule, ids[0] ? ids : "-",
 		       list[i].continue_on_error ? "; continue on error" : "",
+		       list[i].optimize ? "; optimize" : "",
 		       list[i].update_dps ? "; update DPs" : "");
 	}
 	offserv_schedule_recs_free(list, n);
@@ -163,7 +164,8 @@ static int schedule_delete(struct offserv_cli *cli, int argc, char **argv)
 static void schedule_usage(FILE *fp)
 {
 	fputs("usage: offserv schedule IMAGE-ID --updates all|KB...|UPDATE-ID... [--index I[,J]]\n"
-	      "           (--at \"YYYY-MM-DD HH:MM\" | --now) [--continue-on-error] [--update-dps]\n"
+	      "           (--at \"YYYY-MM-DD HH:MM\" | --now) [--continue-on-error] [--optimize]\n"
+	      "           [--update-dps]\n"
 	      "       offserv schedule IMAGE-ID --updates ... --every day|week|month\n"
 	      "           [--on \"second tuesday +3 days\"] --at HH:MM\n"
 	      "       offserv schedule IMAGE-ID --updates ... --cron \"MIN HOUR MDAY MONTH WDAY\"\n"
@@ -193,6 +195,7 @@ static int parse_sched_args(int argc, char **argv, struct sched_args *a, int for
 		{"cron", required_argument, NULL, 'c'},
 		{"continue-on-error", no_argument, NULL, 'k'},
 		{"update-dps", no_argument, NULL, 'd'},
+		{"optimize", no_argument, NULL, 'O'},
 		{"schedule", required_argument, NULL, 's'},
 		{NULL, 0, NULL, 0},
 	};
@@ -200,7 +203,7 @@ static int parse_sched_args(int argc, char **argv, struct sched_args *a, int for
 
 	memset(a, 0, sizeof(*a));
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "u:i:a:ne:o:c:kds:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "u:i:a:ne:o:c:kdOs:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'u': {
 			const char **nu = realloc(a->updates, (a->n_updates + 1) * sizeof(*nu));
@@ -218,6 +221,7 @@ static int parse_sched_args(int argc, char **argv, struct sched_args *a, int for
 		case 'c': a->spec.cron = optarg; break;
 		case 'k': a->spec.continue_on_error = 1; break;
 		case 'd': a->spec.update_dps = 1; break;
+		case 'O': a->spec.optimize = 1; break;
 		case 's':
 			if (!for_run || parse_id(optarg, &a->schedule_id) != 0)
 				return -1;
@@ -472,7 +476,7 @@ int offserv_cmd_run(struct offserv_cli *cli, int argc, char **argv)
 	return EXIT_OK;
 usage:
 	fprintf(stderr, "usage: offserv run IMAGE-ID [--index I[,J]] [--updates all|KB...|ID...] "
-	        "[--continue-on-error] [--update-dps]\n"
+	        "[--continue-on-error] [--optimize] [--update-dps]\n"
 	        "       offserv run --schedule SCHEDULE-ID\n");
 	return EXIT_USAGE;
 }
@@ -561,6 +565,29 @@ int offserv_cmd_daemon(struct offserv_cli *cli, int argc, char **argv)
 /* ---------------------------------------------------------------------- */
 /* status, cancel, rollback                                                */
 
+/*
+ * Distribution point status: of an image (job_id 0), under a heading, or
+ * the post-action outcomes of one job, one line each:
+ *   DP NAME STATUS 0xHRESULT BYTES bytes TIME (PLUGIN) MESSAGE
+ */
+static void print_dp_status(struct offserv_sitedb *db, const char *image, int64_t job_id,
+                            const char *indent)
+{
+	struct offserv_dp_status_rec *r = NULL;
+	size_t n = 0;
+
+	if (OFFSERV_FAILED(offserv_sitedb_dp_status_list(db, image, job_id, &r, &n, NULL, 0)))
+		return;
+	if (!job_id)
+		printf("Distribution points:%s\n", n ? "" : " none recorded");
+	for (size_t i = 0; i < n; i++)
+		printf("%s  %s %s %s 0x%08x %llu bytes %s (%s) %s\n", indent,
+		       r[i].is_dp ? "DP" : "Action", r[i].target, r[i].status, r[i].hresult,
+		       (unsigned long long)r[i].bytes, r[i].updated_at ? r[i].updated_at : "-",
+		       r[i].plugin ? r[i].plugin : "-", r[i].message ? r[i].message : "");
+	offserv_dp_status_recs_free(r, n);
+}
+
 int offserv_cmd_status(struct offserv_cli *cli, int argc, char **argv)
 {
 	struct offserv_site *site;
@@ -610,8 +637,24 @@ int offserv_cmd_status(struct offserv_cli *cli, int argc, char **argv)
 			printf("       [%-40.*s] %d%% (pid %lld)\n", jobs[i].progress * 40 / 100,
 			       "========================================", jobs[i].progress,
 			       (long long)jobs[i].pid);
+		else if (image)
+			print_dp_status(db, NULL, jobs[i].job_id, "       ");
 	}
 	offserv_job_recs_free(jobs, n);
+	/* after the table: scripts read the newest job from its second line */
+	if (image) {
+		struct offserv_image_rec img;
+
+		s = offserv_sitedb_image_get(db, image, &img, err, sizeof(err));
+		if (OFFSERV_FAILED(s)) {
+			offserv_site_close(site);
+			return failure(s, err);
+		}
+		printf("\nImage %s: last serviced %s\n", img.package_id,
+		       img.last_serviced_at ? img.last_serviced_at : "never");
+		offserv_image_rec_clear(&img);
+		print_dp_status(db, image, 0, "");
+	}
 	offserv_site_close(site);
 	return EXIT_OK;
 }

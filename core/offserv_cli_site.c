@@ -50,6 +50,43 @@ static const char *str_or(const char *s, const char *dflt)
 	return s && *s ? s : dflt;
 }
 
+/* The options `image applicable` and `update list` share. */
+#define LIST_LONG_OPTIONS                                \
+	{"filter", required_argument, NULL, 'f'},        \
+	{"arch", required_argument, NULL, 'a'},          \
+	{"json", no_argument, NULL, 'j'}
+#define LIST_SHORT_OPTIONS "f:a:j"
+
+struct list_opts {
+	struct offserv_update_filter filter;
+	int json;
+};
+
+/*
+ * Take option @p c if it is one of the shared ones: 1 when taken, 0 when
+ * it is not one of them, -1 for a bad value (the message is printed).
+ */
+static int list_option(int c, const char *arg, struct list_opts *o)
+{
+	switch (c) {
+	case 'f':
+		o->filter.text = arg;
+		return 1;
+	case 'a':
+		if (!valid_arch(arg)) {
+			fprintf(stderr, "offserv: --arch takes x86, x64, arm64 or all, not \"%s\"\n", arg);
+			return -1;
+		}
+		o->filter.arch = arg;
+		return 1;
+	case 'j':
+		o->json = 1;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 /* ---------------------------------------------------------------------- */
 /* image import                                                            */
 
@@ -192,7 +229,8 @@ static int image_show(struct offserv_cli *cli, int argc, char **argv)
 	struct offserv_image_rec img;
 	struct offserv_image_index_rec *ix = NULL;
 	struct offserv_image_package_rec *pk = NULL;
-	size_t nix = 0, npk = 0;
+	struct offserv_dp_status_rec *dp = NULL;
+	size_t nix = 0, npk = 0, ndp = 0;
 	char err[1024] = "";
 	offserv_status s;
 	int rc;
@@ -249,9 +287,21 @@ static int image_show(struct offserv_cli *cli, int argc, char **argv)
 	for (size_t i = 0; i < npk; i++)
 		if (pk[i].origin && !strcmp(pk[i].origin, "applied"))
 			printf("  [%d] %s  %s\n", pk[i].index, pk[i].identity, str_or(pk[i].applied_at, ""));
-	printf("\nServicing:\n  Scheduled Updates Date: %s\n  Scheduled Updates Status: %s\n",
-	       str_or(img.scheduled_date, "-"), str_or(img.scheduled_status, "-"));
+	printf("\nServicing:\n  Scheduled Updates Date: %s\n  Scheduled Updates Status: %s\n"
+	       "  Last Serviced: %s\n",
+	       str_or(img.scheduled_date, "-"), str_or(img.scheduled_status, "-"),
+	       str_or(img.last_serviced_at, "never"));
+	if (OFFSERV_SUCCEEDED(offserv_sitedb_dp_status_list(db, id, 0, &dp, &ndp, err, sizeof(err))) &&
+	    ndp > 0) {
+		printf("\nDistribution Points:\n");
+		for (size_t i = 0; i < ndp; i++)
+			printf("  %-20s %-8s 0x%08x %12llu bytes  %s  %s\n", dp[i].target,
+			       str_or(dp[i].status, "-"), (unsigned)dp[i].hresult,
+			       (unsigned long long)dp[i].bytes, str_or(dp[i].updated_at, "-"),
+			       str_or(dp[i].message, ""));
+	}
 out:
+	offserv_dp_status_recs_free(dp, ndp);
 	offserv_image_index_recs_free(ix, nix);
 	offserv_image_package_recs_free(pk, npk);
 	offserv_image_rec_clear(&img);
@@ -266,22 +316,26 @@ static int image_applicable(struct offserv_cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"index", required_argument, NULL, 'i'},
-		{"filter", required_argument, NULL, 'f'},
-		{"arch", required_argument, NULL, 'a'},
 		{"explain", no_argument, NULL, 'e'},
-		{"json", no_argument, NULL, 'j'},
+		LIST_LONG_OPTIONS,
 		{NULL, 0, NULL, 0},
 	};
-	struct offserv_update_filter f = {0};
+	struct list_opts lo = {0};
 	struct offserv_applicable_update *u = NULL;
 	struct offserv_site *site;
 	struct offserv_sitedb *db;
 	size_t n = 0;
-	int index = 0, explain = 0, json = 0, c, rc;
+	int index = 0, explain = 0, c, rc;
 	char err[1024] = "", *end;
 	offserv_status s;
 
-	while ((c = getopt_long(argc, argv, "i:f:a:ej", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "i:e" LIST_SHORT_OPTIONS, opts, NULL)) != -1) {
+		int taken = list_option(c, optarg, &lo);
+
+		if (taken < 0)
+			return 2;
+		if (taken)
+			continue;
 		switch (c) {
 		case 'i':
 			index = (int)strtol(optarg, &end, 10);
@@ -290,21 +344,8 @@ static int image_applicable(struct offserv_cli *cli, int argc, char **argv)
 				return 2;
 			}
 			break;
-		case 'f':
-			f.text = optarg;
-			break;
-		case 'a':
-			if (!valid_arch(optarg)) {
-				fprintf(stderr, "offserv: --arch takes x86, x64, arm64 or all, not \"%s\"\n", optarg);
-				return 2;
-			}
-			f.arch = optarg;
-			break;
 		case 'e':
 			explain = 1;
-			break;
-		case 'j':
-			json = 1;
 			break;
 		default:
 			return 2;
@@ -317,30 +358,37 @@ static int image_applicable(struct offserv_cli *cli, int argc, char **argv)
 	rc = site_and_db(cli, 1, &site, &db);
 	if (rc)
 		return rc;
-	s = offserv_catalogue_applicable(db, argv[optind], index, &f, !explain, &u, &n, err,
-	                                 sizeof(err));
+	s = offserv_catalogue_applicable(db, argv[optind], index, &lo.filter, !explain, &u, &n,
+	                                 err, sizeof(err));
 	if (OFFSERV_FAILED(s)) {
 		offserv_site_close(site);
 		return report_failure(s, err);
 	}
-	if (json)
-		printf("[");
+	if (lo.json) {
+		char *text = NULL;
+
+		s = offserv_catalogue_applicable_json(u, n, &text, err, sizeof(err));
+		if (OFFSERV_SUCCEEDED(s))
+			printf("%s\n", text);
+		free(text);
+		offserv_applicable_updates_free(u, n);
+		offserv_site_close(site);
+		return OFFSERV_FAILED(s) ? report_failure(s, err) : 0;
+	}
 	for (size_t i = 0; i < n; i++) {
-		if (json) {
-			printf("%s{\"update_id\":%lld,\"index\":%d,\"kb\":\"%s\",\"verdict\":\"%s\",\"hresult\":\"0x%08x\"}",
-			       i ? "," : "", (long long)u[i].update_id, u[i].index, str_or(u[i].kb, ""),
-			       offserv_applicability_name(u[i].verdict), u[i].hr);
-			continue;
-		}
 		printf("[%d] %-10lld %-11s %-36s %s\n", u[i].index, (long long)u[i].update_id,
 		       str_or(u[i].kb, "-"), offserv_applicability_name(u[i].verdict),
 		       str_or(u[i].file_name, "-"));
-		if (explain && u[i].explain)
-			printf("      %s (0x%08x)\n", u[i].explain, u[i].hr);
+		if (!explain)
+			continue;
+		/* The rule that decided, the sentence, the HRESULT the engine gives. */
+		printf("      %s: %s (0x%08x)\n", offserv_applicability_rule_name(u[i].rule),
+		       str_or(u[i].explain, "-"), u[i].hr);
+		if (u[i].superseded_by)
+			printf("      superseded in the content library by update %lld\n",
+			       (long long)u[i].superseded_by);
 	}
-	if (json)
-		printf("]\n");
-	else if (n == 0)
+	if (n == 0)
 		printf("No %supdate in the content library %s.\n", explain ? "" : "applicable ",
 		       explain ? "matches" : "applies that is not already in the image");
 	offserv_applicable_updates_free(u, n);
@@ -406,43 +454,26 @@ static int update_import(struct offserv_cli *cli, int argc, char **argv)
 static int update_list(struct offserv_cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"filter", required_argument, NULL, 'f'},
-		{"arch", required_argument, NULL, 'a'},
-		{"json", no_argument, NULL, 'j'},
+		LIST_LONG_OPTIONS,
 		{NULL, 0, NULL, 0},
 	};
-	struct offserv_update_filter f = {0};
+	struct list_opts lo = {0};
 	struct offserv_update_rec *u = NULL;
 	struct offserv_site *site;
 	struct offserv_sitedb *db;
 	size_t n = 0;
-	int json = 0, c, rc;
+	int json, c, rc;
 	char err[1024] = "";
 	offserv_status s;
 
-	while ((c = getopt_long(argc, argv, "f:a:j", opts, NULL)) != -1) {
-		switch (c) {
-		case 'f':
-			f.text = optarg;
-			break;
-		case 'a':
-			if (!valid_arch(optarg)) {
-				fprintf(stderr, "offserv: --arch takes x86, x64, arm64 or all, not \"%s\"\n", optarg);
-				return 2;
-			}
-			f.arch = optarg;
-			break;
-		case 'j':
-			json = 1;
-			break;
-		default:
+	while ((c = getopt_long(argc, argv, LIST_SHORT_OPTIONS, opts, NULL)) != -1)
+		if (list_option(c, optarg, &lo) != 1)
 			return 2;
-		}
-	}
+	json = lo.json;
 	rc = site_and_db(cli, 1, &site, &db);
 	if (rc)
 		return rc;
-	s = offserv_sitedb_update_list(db, &f, &u, &n, err, sizeof(err));
+	s = offserv_sitedb_update_list(db, &lo.filter, &u, &n, err, sizeof(err));
 	if (OFFSERV_FAILED(s)) {
 		offserv_site_close(site);
 		return report_failure(s, err);

@@ -4,6 +4,8 @@
 
 #include <dirent.h>
 #include <dlfcn.h>
+#include <link.h>
+#include <stddef.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,6 +15,22 @@
 #include <unistd.h>
 
 #include <offserv/plugins.h>
+
+uint32_t offserv_plugin_abi_minor(const struct offserv_plugin *desc)
+{
+	size_t need = offsetof(struct offserv_plugin, abi_minor) + sizeof(desc->abi_minor);
+	ElfW(Sym) *sym = NULL;
+	Dl_info di;
+
+	if (!desc)
+		return 0;
+	/* The size the plugin's compiler gave its descriptor, from the ELF
+	 * symbol table: a descriptor built before ABI 1.1 ends before abi_minor. */
+	if (!dladdr1(desc, &di, (void **)&sym, RTLD_DL_SYMENT) || !sym ||
+	    di.dli_saddr != (const void *)desc || sym->st_size < need)
+		return 0;
+	return desc->abi_minor ? desc->abi_minor : 1;
+}
 
 struct loaded {
 	struct offserv_loaded_plugin pub;
@@ -192,6 +210,14 @@ static void load_one(struct offserv_plugins *p, const struct offserv_plugins_opt
 		add_refused(p, file, OFFSERV_E_OLD_WIN_VERSION,
 		            "built for plugin ABI %u, this offserv uses ABI %u: rebuild the plugin",
 		            (unsigned)d->abi_version, (unsigned)OFFSERV_PLUGIN_ABI_VERSION);
+		dlclose(dl);
+		return;
+	}
+	if (offserv_plugin_abi_minor(d) > OFFSERV_PLUGIN_ABI_MINOR) {
+		add_refused(p, file, OFFSERV_E_OLD_WIN_VERSION,
+		            "built for plugin ABI %u.%u, this offserv has ABI %u.%u: update offserv",
+		            (unsigned)d->abi_version, (unsigned)d->abi_minor,
+		            (unsigned)OFFSERV_PLUGIN_ABI_VERSION, (unsigned)OFFSERV_PLUGIN_ABI_MINOR);
 		dlclose(dl);
 		return;
 	}

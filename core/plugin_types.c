@@ -6,10 +6,11 @@
 
 #include <offserv/plugin.h>
 
-void offserv_update_info_free(struct offserv_update_info *info)
+#include "plugin_types.h"
+
+/* The members of ABI 1.0, which every plugin's info has. */
+static void free_members_1_0(struct offserv_update_info *info)
 {
-	if (!info)
-		return;
 	free(info->format);
 	free(info->kb);
 	free(info->title);
@@ -33,6 +34,38 @@ void offserv_update_info_free(struct offserv_update_info *info)
 	for (size_t i = 0; i < info->n_parent_identities; i++)
 		free(info->parent_identities[i]);
 	free(info->parent_identities);
+}
+
+void offserv__update_info_free_1_0(struct offserv_update_info *info)
+{
+	if (!info)
+		return;
+	free_members_1_0(info);
+	free(info);
+}
+
+void offserv_update_info_free(struct offserv_update_info *info)
+{
+	if (!info)
+		return;
+	free_members_1_0(info);
+	/* ABI 1.1 members (zero in an info brought up from a 1.0 plugin). */
+	for (size_t i = 0; i < info->n_parents; i++) {
+		struct offserv_update_parent *p = &info->parents[i];
+		for (size_t k = 0; k < p->n_identities; k++)
+			free(p->identities[k]);
+		free(p->identities);
+		free(p->disposition);
+		free(p->integrate);
+		free(p->build_compare);
+		free(p->service_compare);
+		free(p->revision_compare);
+	}
+	free(info->parents);
+	if (info->installer_versions)
+		for (size_t i = 0; i < info->n_packages; i++)
+			free(info->installer_versions[i]);
+	free(info->installer_versions);
 	free(info);
 }
 

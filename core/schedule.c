@@ -576,6 +576,8 @@ int offserv_schedule_is_all_updates(const struct offserv_schedule_rec *rec)
 	size_t n = rec && rec->recurrence ? strlen(rec->recurrence) : 0;
 	size_t k = strlen(UPDATES_ALL_SUFFIX);
 
+	if (rec && rec->all_updates)
+		return 1;
 	return n >= k && strcmp(rec->recurrence + n - k, UPDATES_ALL_SUFFIX) == 0;
 }
 
@@ -754,7 +756,7 @@ offserv_status offserv_schedule_create(struct offserv_sitedb *db,
 	struct offserv_image_rec img;
 	struct offserv_recurrence rule;
 	struct offserv_schedule_rec rec = {0};
-	char rbuf[200], full[240], run_at[21];
+	char rbuf[200], run_at[21];
 	int64_t *ids = NULL;
 	size_t n_ids = 0;
 	time_t first;
@@ -822,14 +824,15 @@ offserv_status offserv_schedule_create(struct offserv_sitedb *db,
 			return s;
 	}
 	offserv_recurrence_format(&rule, rbuf, sizeof(rbuf));
-	snprintf(full, sizeof(full), "%s%s", rbuf, spec->all_updates ? UPDATES_ALL_SUFFIX : "");
 	offserv_format_utc(first, run_at);
 	snprintf(rec.package_id, sizeof(rec.package_id), "%s", spec->image_id);
 	rec.indexes = (char *)(spec->indexes ? spec->indexes : "all");
 	rec.update_ids = ids;
 	rec.n_update_ids = n_ids;
 	rec.run_at = run_at;
-	rec.recurrence = full;
+	rec.recurrence = rbuf;
+	rec.all_updates = spec->all_updates != 0;
+	rec.optimize = spec->optimize != 0;
 	rec.continue_on_error = spec->continue_on_error;
 	rec.update_dps = spec->update_dps;
 	rec.status = (char *)"Scheduled";

@@ -18,6 +18,7 @@
 
 #include <offserv/catalogue.h>
 #include <offserv/cbs.h>
+#include <offserv/drive.h>
 #include <offserv/job.h>
 #include <offserv/library.h>
 #include <offserv/servicing_job.h>
@@ -619,9 +620,13 @@ static int maybe_compact(struct job *j, uint64_t size_before)
 /* ---------------------------------------------------------------------- */
 /* Post-actions                                                            */
 
+#define OPTIMIZE_PLUGIN "optimize"
+
 struct post_progress {
 	struct job *j;
 	const char *name;
+	int base, span;  /* the job's percentage range for this action */
+	size_t n_targets; /* targets the plugin reported */
 };
 
 static int post_progress(void *ctx, int percent, const char *what)
@@ -629,13 +634,181 @@ static int post_progress(void *ctx, int percent, const char *what)
 	struct post_progress *pp = ctx;
 	char step[160];
 
+	if (percent < 0)
+		percent = 0;
+	if (percent > 100)
+		percent = 100;
 	snprintf(step, sizeof(step), "%s: %s", pp->name, what ? what : "");
-	set_progress(pp->j, 95 + percent / 25, step, 0);
+	set_progress(pp->j, pp->base + percent * pp->span / 100, step, 0);
 	return 0; /* after the commit a job is not cancelled */
 }
 
-/* Run every loaded post-action plugin; returns the first failure. */
-static offserv_status run_post_actions(struct job *j, char *err, size_t errlen)
+/* A plugin's report on one target (a distribution point): recorded at once. */
+static void post_target_done(void *ctx, const char *target, offserv_status status,
+                             uint64_t bytes, const char *message)
+{
+	struct post_progress *pp = ctx;
+	struct job *j = pp->j;
+	struct offserv_dp_status_rec r = {0};
+	char err[512] = "";
+
+	if (!target || !*target)
+		return;
+	pp->n_targets++;
+	r.target = (char *)target;
+	r.plugin = (char *)pp->name;
+	r.is_dp = 1;
+	r.status = (char *)(OFFSERV_SUCCEEDED(status) ? "Success" : "Failed");
+	r.hresult = status;
+	r.bytes = bytes;
+	r.message = (char *)message;
+	r.job_id = j->job_id;
+	if (OFFSERV_FAILED(offserv_sitedb_dp_status_record(j->db, j->img.package_id, &r, err,
+	                                                   sizeof(err))))
+		offserv_logfile_write(j->log, OFFSERV_LOG_WARNING, NULL,
+		                      "Cannot record the status of distribution point %s: %s", target,
+		                      err);
+}
+
+/* The job's own outcome row of a post-action (and its DP status when it reported no target). */
+static void record_action(struct job *j, const struct post_progress *pp, offserv_status s,
+                          const char *text)
+{
+	struct offserv_dp_status_rec r = {0};
+
+	r.target = (char *)pp->name;
+	r.plugin = (char *)pp->name;
+	/* a plugin that names no distribution point stands for one, as before */
+	r.is_dp = pp->n_targets == 0 && strcmp(pp->name, OPTIMIZE_PLUGIN) != 0;
+	r.status = (char *)(OFFSERV_SUCCEEDED(s) ? "Success" : "Failed");
+	r.hresult = s;
+	r.message = (char *)text;
+	r.job_id = j->job_id;
+	offserv_sitedb_dp_status_record(j->db, j->img.package_id, &r, NULL, 0);
+}
+
+/* Run one post-action plugin with the job's WIM; its outcome is recorded. */
+static offserv_status run_post_action(struct job *j, const struct offserv_loaded_plugin *p,
+                                      const char *sha, const char *scratch, int base, int span,
+                                      char *summary, size_t summary_len, char *err,
+                                      size_t errlen)
+{
+	struct post_progress pp = {j, p->desc->name, base, span, 0};
+	size_t n_ix = 0;
+	const int *ix = j->indexes ? job_indexes(j, &n_ix) : NULL;
+	struct offserv_post_action_job pj = {
+		.image_id = j->img.package_id,
+		.image_name = j->img.name,
+		.wim_path = j->img.wim_path,
+		.sha256 = sha && sha[0] ? sha : NULL,
+		.progress = post_progress,
+		.progress_ctx = &pp,
+		.scratch_dir = scratch,
+		.indexes = ix,
+		.n_indexes = ix ? n_ix : 0,
+		.target_done = post_target_done,
+		.target_ctx = &pp,
+	};
+	offserv_status s;
+
+	summary[0] = '\0';
+	err[0] = '\0';
+	s = p->desc->ops.post_action->run(p->ctx, &pj, summary, summary_len, err, errlen);
+	if (OFFSERV_FAILED(s) && !err[0])
+		snprintf(err, errlen, "%s", offserv_strerror(s));
+	record_action(j, &pp, s, OFFSERV_SUCCEEDED(s) ? summary : err);
+	return s;
+}
+
+static int is_post_action(const struct offserv_loaded_plugin *p)
+{
+	return p->desc->kind == OFFSERV_PLUGIN_POST_ACTION && p->desc->ops.post_action &&
+	       p->desc->ops.post_action->run;
+}
+
+/* The job's scratch folder on the servicing drive, made again for post-actions. */
+static char *post_scratch(struct job *j, const char *drive)
+{
+	char *dir = NULL, err[512] = "";
+
+	if (!drive || OFFSERV_FAILED(offserv_drive_image_dir(drive, j->img.package_id, &dir, err,
+	                                                     sizeof(err)))) {
+		offserv_logfile_write(j->log, OFFSERV_LOG_WARNING, NULL,
+		                      "No scratch folder for the post-actions of image package %s%s%s",
+		                      j->img.package_id, err[0] ? ": " : "", err);
+		return NULL;
+	}
+	return dir;
+}
+
+/* Remove `<workdir>/<image id>` (the parent of ImageMountDir). */
+static void drop_scratch(char *dir)
+{
+	char *p;
+
+	if (!dir)
+		return;
+	p = strrchr(dir, '/');
+	if (p) {
+		*p = '\0';
+		offserv_rmtree(dir, NULL, 0);
+	}
+	free(dir);
+}
+
+/*
+ * The optimize post-action: component store cleanup with reset base and a
+ * rebuild of the WIM.  Fails when the plugin is not loaded.
+ */
+static offserv_status run_optimize(struct job *j, const char *scratch, char *err, size_t errlen)
+{
+	struct offserv_plugins *pl = offserv_site_plugins(j->site);
+	const struct offserv_loaded_plugin *p = NULL;
+	char summary[512] = "", perr[1024] = "";
+	uint64_t before = file_size(j->img.wim_path);
+	offserv_status s;
+
+	for (size_t i = 0; i < offserv_plugins_count(pl); i++) {
+		const struct offserv_loaded_plugin *q = offserv_plugins_get(pl, i);
+		if (is_post_action(q) && !strcmp(q->desc->name, OPTIMIZE_PLUGIN))
+			p = q;
+	}
+	if (!p) {
+		struct post_progress pp = {j, OPTIMIZE_PLUGIN, 0, 0, 0};
+
+		snprintf(perr, sizeof(perr), "the %s post-action plugin is not loaded (%s.so in the "
+		         "plugin directory, or refused: see the log)", OPTIMIZE_PLUGIN, OPTIMIZE_PLUGIN);
+		record_action(j, &pp, OFFSERV_E_MOD_NOT_FOUND, perr);
+		offserv_logfile_write(j->log, OFFSERV_LOG_ERROR, NULL,
+		                      "Failed to optimize image package %s. ErrorCode = 0x%08x: %s",
+		                      j->img.package_id, OFFSERV_E_MOD_NOT_FOUND, perr);
+		snprintf(err, errlen, "optimize failed: %s", perr);
+		return OFFSERV_E_MOD_NOT_FOUND;
+	}
+	offserv_logfile_write(j->log, OFFSERV_LOG_INFO, NULL,
+	                      "Optimizing image package %s: component store cleanup, reset base, "
+	                      "rebuild (%llu bytes)", j->img.package_id,
+	                      (unsigned long long)before);
+	set_progress(j, 91, "Optimizing the image", 1);
+	s = run_post_action(j, p, NULL, scratch, 91, 3, summary, sizeof(summary), perr,
+	                    sizeof(perr));
+	if (OFFSERV_FAILED(s)) {
+		offserv_logfile_write(j->log, OFFSERV_LOG_ERROR, NULL,
+		                      "Failed to optimize image package %s (the serviced WIM is kept as "
+		                      "it is). ErrorCode = 0x%08x: %s", j->img.package_id, s, perr);
+		snprintf(err, errlen, "optimize failed: %s", perr);
+		return s;
+	}
+	offserv_logfile_write(j->log, OFFSERV_LOG_INFO, NULL,
+	                      "Optimized image package %s: %llu bytes (was %llu)%s%s",
+	                      j->img.package_id, (unsigned long long)file_size(j->img.wim_path),
+	                      (unsigned long long)before, summary[0] ? ": " : "", summary);
+	return OFFSERV_OK;
+}
+
+/* Run every loaded post-action plugin but optimize; returns the first failure. */
+static offserv_status run_post_actions(struct job *j, const char *scratch, char *err,
+                                       size_t errlen)
 {
 	struct offserv_plugins *pl = offserv_site_plugins(j->site);
 	uint8_t digest[32];
@@ -647,30 +820,17 @@ static offserv_status run_post_actions(struct job *j, char *err, size_t errlen)
 		offserv_hex(digest, sizeof(digest), sha);
 	for (size_t i = 0; i < offserv_plugins_count(pl); i++) {
 		const struct offserv_loaded_plugin *p = offserv_plugins_get(pl, i);
-		struct post_progress pp = {j, p->desc->name};
-		struct offserv_post_action_job pj = {
-			.image_id = j->img.package_id,
-			.image_name = j->img.name,
-			.wim_path = j->img.wim_path,
-			.sha256 = sha[0] ? sha : NULL,
-			.progress = post_progress,
-			.progress_ctx = &pp,
-		};
 		char summary[512] = "", perr[1024] = "";
 		offserv_status s;
 
-		if (p->desc->kind != OFFSERV_PLUGIN_POST_ACTION || !p->desc->ops.post_action ||
-		    !p->desc->ops.post_action->run)
+		if (!is_post_action(p) || !strcmp(p->desc->name, OPTIMIZE_PLUGIN))
 			continue;
 		n_run++;
 		offserv_logfile_write(j->log, OFFSERV_LOG_INFO, NULL,
 		                      "Updating distribution points of image package %s (%s)",
 		                      j->img.package_id, p->desc->name);
-		s = p->desc->ops.post_action->run(p->ctx, &pj, summary, sizeof(summary), perr,
-		                                  sizeof(perr));
-		offserv_sitedb_dp_status_set(j->db, j->img.package_id, p->desc->name,
-		                             OFFSERV_SUCCEEDED(s) ? "Success" : "Failed", s,
-		                             OFFSERV_SUCCEEDED(s) ? summary : perr, j->job_id, NULL, 0);
+		s = run_post_action(j, p, sha, scratch, 95, 4, summary, sizeof(summary), perr,
+		                    sizeof(perr));
 		if (OFFSERV_FAILED(s)) {
 			offserv_logfile_write(j->log, OFFSERV_LOG_ERROR, NULL,
 			                      "Failed to update distribution points of image package %s "
@@ -804,6 +964,8 @@ static offserv_status finish(struct job *j, const char *status, offserv_status h
                              const char *msg, struct offserv_servicing_job_result *res)
 {
 	offserv_sitedb_job_finish(j->db, j->job_id, status, hr, msg, NULL, 0);
+	if (!strcmp(status, OFFSERV_JOB_SUCCESSFUL))
+		offserv_sitedb_image_set_serviced(j->db, j->img.package_id, NULL, NULL, 0);
 	snprintf(res->status, sizeof(res->status), "%s", status);
 	offserv_logfile_write(j->log,
 	                      strcmp(status, OFFSERV_JOB_FAILED) ? OFFSERV_LOG_INFO : OFFSERV_LOG_ERROR,
@@ -829,7 +991,7 @@ offserv_status offserv_servicing_job_run(struct offserv_site *site,
 	struct offserv_apply_report rep;
 	struct offserv_logfile *dism_log = NULL;
 	const char **paths = NULL;
-	char *pending = NULL, *backup = NULL, *bdir = NULL, msg[2048] = "";
+	char *pending = NULL, *backup = NULL, *bdir = NULL, *scratch = NULL, msg[2048] = "";
 	uint64_t size_before;
 	offserv_status s, hr = OFFSERV_E_UNEXPECTED;
 	const char *env;
@@ -1070,19 +1232,56 @@ offserv_status offserv_servicing_job_run(struct offserv_site *site,
 			                      "ErrorCode = 0x%08x: %s", o->image_id, rs, rerr);
 		free(ap);
 	}
-	res->rebuilt = maybe_compact(&j, size_before);
+	/* optimize rebuilds the WIM anyway: no threshold compaction before it */
+	if (!o->optimize)
+		res->rebuilt = maybe_compact(&j, size_before);
 	if (rename(pending, backup) != 0)
 		offserv_logfile_write(j.log, OFFSERV_LOG_WARNING, NULL, "Cannot keep the backup %s: %s",
 		                      backup, strerror(errno));
 	hr = s;
 
-	/* 6. post-actions */
+	/* 6. post-actions: optimize first, so that the DPs get the optimized image */
+	if (o->optimize || o->update_dps)
+		scratch = post_scratch(&j, rep.drive);
+	if (o->optimize) {
+		char perr[1024] = "";
+		offserv_status ps = run_optimize(&j, scratch, perr, sizeof(perr));
+
+		if (OFFSERV_FAILED(ps)) {
+			snprintf(msg, sizeof(msg), "the image was serviced and committed, but %s; the "
+			         "WIM is the serviced one, not optimized%s", perr,
+			         o->update_dps ? ", and the distribution points were not updated" : "");
+			snprintf(err, errlen, "%s", msg);
+			hr = finish(&j, OFFSERV_JOB_FAILED, ps, msg, res);
+			goto out;
+		}
+		res->optimized = 1;
+		res->rebuilt = 1;
+		{
+			char *bp = baseline_path(j.root, o->image_id), rerr[1024] = "";
+			size_t n_ix;
+			const int *ixs = job_indexes(&j, &n_ix);
+			offserv_status rs;
+
+			if (bp)
+				write_baseline(bp, file_size(j.img.wim_path));
+			free(bp);
+			/* reset base removed superseded packages from the registration */
+			rs = refresh_from_wim(site, j.db, o->image_id, j.img.wim_path, ixs, n_ix, NULL, 0,
+			                      j.job_id, rerr, sizeof(rerr));
+			if (OFFSERV_FAILED(rs))
+				offserv_logfile_write(j.log, OFFSERV_LOG_ERROR, NULL,
+				                      "Failed to record the packages of image package %s "
+				                      "after optimizing. ErrorCode = 0x%08x: %s",
+				                      o->image_id, rs, rerr);
+		}
+	}
 	if (o->update_dps) {
 		char perr[1024] = "";
 		offserv_status ps;
 
 		set_progress(&j, 95, "Updating distribution points", 1);
-		ps = run_post_actions(&j, perr, sizeof(perr));
+		ps = run_post_actions(&j, scratch, perr, sizeof(perr));
 		if (OFFSERV_FAILED(ps)) {
 			snprintf(msg, sizeof(msg), "the image was serviced and committed, but %s", perr);
 			snprintf(err, errlen, "%s", msg);
@@ -1097,10 +1296,12 @@ offserv_status offserv_servicing_job_run(struct offserv_site *site,
 		hr = finish(&j, OFFSERV_JOB_FAILED, hr, msg, res);
 	} else {
 		snprintf(msg, sizeof(msg), "%zu installed, %zu not applicable%s", res->n_installed,
-		         res->n_not_applicable, res->rebuilt ? ", WIM compacted" : "");
+		         res->n_not_applicable,
+		         res->optimized ? ", image optimized" : res->rebuilt ? ", WIM compacted" : "");
 		hr = finish(&j, OFFSERV_JOB_SUCCESSFUL, OFFSERV_OK, msg, res);
 	}
 out:
+	drop_scratch(scratch);
 	if (j.cancel_path)
 		unlink(j.cancel_path);
 	offserv_apply_report_clear(&rep);
@@ -1151,6 +1352,7 @@ offserv_status offserv_servicing_run_schedule(struct offserv_site *site, int64_t
 	o.n_update_ids = rec.n_update_ids;
 	o.continue_on_error = rec.continue_on_error;
 	o.update_dps = rec.update_dps;
+	o.optimize = rec.optimize;
 	o.held_lock = held_lock;
 	o.progress = progress;
 	o.progress_ctx = progress_ctx;

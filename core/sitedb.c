@@ -192,8 +192,38 @@ static const char migration_1[] =
 	");\n"
 	"INSERT INTO sequences(name, next_value) VALUES ('image', 1), ('update', 16777217);\n";
 
+/*
+ * Version 2: `--updates all` is a column of the schedule instead of a
+ * suffix of its recurrence text; a schedule may ask for the optimize
+ * post-action; distribution point status records the bytes moved and the
+ * post-action that reported it, and every job keeps the outcome of each of
+ * its post-actions per target.
+ */
+static const char migration_2[] =
+	"ALTER TABLE schedules ADD COLUMN all_updates INTEGER NOT NULL DEFAULT 0; -- 1: every applicable update at run time\n"
+	"ALTER TABLE schedules ADD COLUMN optimize INTEGER NOT NULL DEFAULT 0;    -- 1: component cleanup, reset base, rebuild\n"
+	"UPDATE schedules SET all_updates = 1,\n"
+	"  recurrence = substr(recurrence, 1, length(recurrence) - length('; updates=all'))\n"
+	"  WHERE substr(recurrence, -length('; updates=all')) = '; updates=all';\n"
+	"ALTER TABLE dp_status ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0; -- bytes moved by the last refresh\n"
+	"ALTER TABLE dp_status ADD COLUMN plugin TEXT;                      -- post-action that reported it\n"
+	"CREATE TABLE job_post_actions (\n"
+	"  job_id     INTEGER NOT NULL REFERENCES jobs(job_id) ON DELETE CASCADE,\n"
+	"  seq        INTEGER NOT NULL,  -- order of the reports within the job\n"
+	"  plugin     TEXT NOT NULL,     -- post-action plugin\n"
+	"  target     TEXT NOT NULL,     -- distribution point name, or the plugin name for the whole action\n"
+	"  is_dp      INTEGER NOT NULL DEFAULT 0, -- 1: a distribution point\n"
+	"  status     TEXT NOT NULL,     -- Success, Failed\n"
+	"  hresult    INTEGER NOT NULL DEFAULT 0,\n"
+	"  bytes      INTEGER NOT NULL DEFAULT 0, -- bytes moved\n"
+	"  message    TEXT,\n"
+	"  updated_at TEXT NOT NULL,\n"
+	"  PRIMARY KEY (job_id, seq)\n"
+	");\n";
+
 static const char *const migrations[] = {
 	migration_1,
+	migration_2,
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -740,8 +770,10 @@ void offserv_image_package_recs_free(struct offserv_image_package_rec *r, size_t
 	"package_id, name, description, type, source_path, wim_path, sha256, referenced, solid, " \
 	"imported_at, scheduled_date, scheduled_status, last_serviced_at"
 
-static void image_from_row(sqlite3_stmt *st, struct offserv_image_rec *r)
+static void image_from_row(sqlite3_stmt *st, void *rec)
 {
+	struct offserv_image_rec *r = rec;
+
 	memset(r, 0, sizeof(*r));
 	col_copy(st, 0, r->package_id, sizeof(r->package_id));
 	r->name = col_text(st, 1);
@@ -771,6 +803,39 @@ static void *grow(void *arr, size_t *cap, size_t n, size_t size)
 		*cap = ncap;
 	}
 	return p;
+}
+
+/* Fills one record from the current row of a statement. */
+typedef void (*row_reader)(sqlite3_stmt *st, void *rec);
+
+/*
+ * Step @p st (prepared with status @p rc, parameters bound) to its end,
+ * appending one zeroed record of @p size bytes per row, filled by @p fn;
+ * the statement is finalized.  Returns SQLITE_DONE when every row was
+ * read, else the failing code; the records read so far are in *arr and
+ * *cnt either way (the caller frees them on failure).
+ */
+static int read_rows(sqlite3_stmt *st, int rc, size_t size, row_reader fn, void **arr,
+                     size_t *cnt)
+{
+	size_t cap = 0;
+
+	*arr = NULL;
+	*cnt = 0;
+	while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		char *p = grow(*arr, &cap, *cnt, size);
+
+		if (!p) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		*arr = p;
+		fn(st, p + *cnt * size);
+		(*cnt)++;
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	return rc;
 }
 
 struct image_insert_ctx {
@@ -993,23 +1058,12 @@ offserv_status offserv_sitedb_image_list(struct offserv_sitedb *db, struct offse
 {
 	sqlite3_stmt *st = NULL;
 	struct offserv_image_rec *arr = NULL;
-	size_t cap = 0, cnt = 0;
+	size_t cnt = 0;
 	int rc = prep(db, "SELECT " IMAGE_COLS " FROM images ORDER BY package_id", &st);
 
 	*out = NULL;
 	*n = 0;
-	while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct offserv_image_rec *p = grow(arr, &cap, cnt, sizeof(*arr));
-
-		if (!p) {
-			rc = SQLITE_NOMEM;
-			break;
-		}
-		arr = p;
-		image_from_row(st, &arr[cnt++]);
-		rc = SQLITE_OK;
-	}
-	sqlite3_finalize(st);
+	rc = read_rows(st, rc, sizeof(*arr), image_from_row, (void **)&arr, &cnt);
 	if (rc != SQLITE_DONE) {
 		offserv_image_recs_free(arr, cnt);
 		return db_fail(db, rc, "cannot list images", err, errlen);
@@ -1094,13 +1148,52 @@ offserv_status offserv_sitedb_image_set_schedule(struct offserv_sitedb *db, cons
 	return st;
 }
 
+offserv_status offserv_sitedb_image_set_serviced(struct offserv_sitedb *db, const char *id,
+                                                 const char *when, char *err, size_t errlen)
+{
+	char now[21];
+	struct simple_ctx c = {
+		.sql = "UPDATE images SET last_serviced_at = ? WHERE package_id = ?",
+		.what = "cannot record when the image was serviced",
+		.p = {PT(when ? when : now), PT(id)},
+		.nparams = 2};
+	offserv_status st;
+
+	offserv_sitedb_now(now);
+	st = write_tx(db, simple_tx, &c, err, errlen);
+	if (OFFSERV_SUCCEEDED(st) && c.changes == 0) {
+		offserv_set_error(err, errlen, "no image %s in the site", id);
+		return OFFSERV_E_NOT_FOUND;
+	}
+	return st;
+}
+
+static void index_from_row(sqlite3_stmt *st, void *rec)
+{
+	struct offserv_image_index_rec *x = rec;
+
+	x->index = sqlite3_column_int(st, 0);
+	x->name = col_text(st, 1);
+	x->description = col_text(st, 2);
+	x->edition = col_text(st, 3);
+	x->arch = col_text(st, 4);
+	x->version = col_text(st, 5);
+	x->build = (uint32_t)sqlite3_column_int64(st, 6);
+	x->sp_build = (uint32_t)sqlite3_column_int64(st, 7);
+	x->sp_level = (uint32_t)sqlite3_column_int64(st, 8);
+	x->languages = col_text(st, 9);
+	x->size = (uint64_t)sqlite3_column_int64(st, 10);
+	x->file_count = (uint64_t)sqlite3_column_int64(st, 11);
+	x->dir_count = (uint64_t)sqlite3_column_int64(st, 12);
+}
+
 offserv_status offserv_sitedb_index_list(struct offserv_sitedb *db, const char *image_id,
                                          struct offserv_image_index_rec **out, size_t *n,
                                          char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
 	struct offserv_image_index_rec *arr = NULL;
-	size_t cap = 0, cnt = 0;
+	size_t cnt = 0;
 	int rc = prep(db, "SELECT wim_index, name, description, edition, arch, version, build, "
 	                  "sp_build, sp_level, languages, size, file_count, dir_count "
 	                  "FROM image_indexes WHERE package_id = ? ORDER BY wim_index", &st);
@@ -1109,32 +1202,7 @@ offserv_status offserv_sitedb_index_list(struct offserv_sitedb *db, const char *
 	*n = 0;
 	if (rc == SQLITE_OK)
 		bind_text(st, 1, image_id);
-	while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct offserv_image_index_rec *p = grow(arr, &cap, cnt, sizeof(*arr));
-		struct offserv_image_index_rec *x;
-
-		if (!p) {
-			rc = SQLITE_NOMEM;
-			break;
-		}
-		arr = p;
-		x = &arr[cnt++];
-		x->index = sqlite3_column_int(st, 0);
-		x->name = col_text(st, 1);
-		x->description = col_text(st, 2);
-		x->edition = col_text(st, 3);
-		x->arch = col_text(st, 4);
-		x->version = col_text(st, 5);
-		x->build = (uint32_t)sqlite3_column_int64(st, 6);
-		x->sp_build = (uint32_t)sqlite3_column_int64(st, 7);
-		x->sp_level = (uint32_t)sqlite3_column_int64(st, 8);
-		x->languages = col_text(st, 9);
-		x->size = (uint64_t)sqlite3_column_int64(st, 10);
-		x->file_count = (uint64_t)sqlite3_column_int64(st, 11);
-		x->dir_count = (uint64_t)sqlite3_column_int64(st, 12);
-		rc = SQLITE_OK;
-	}
-	sqlite3_finalize(st);
+	rc = read_rows(st, rc, sizeof(*arr), index_from_row, (void **)&arr, &cnt);
 	if (rc != SQLITE_DONE) {
 		offserv_image_index_recs_free(arr, cnt);
 		return db_fail(db, rc, "cannot list the image's indexes", err, errlen);
@@ -1936,8 +2004,8 @@ static offserv_status schedule_insert_tx(struct offserv_sitedb *db, void *vctx, 
 
 	offserv_sitedb_now(now);
 	rc = prep(db, "INSERT INTO schedules(package_id, indexes, run_at, recurrence, "
-	              "continue_on_error, update_dps, status, created_at, last_run_at) "
-	              "VALUES (?,?,?,?,?,?,?,?,?)", &st);
+	              "continue_on_error, update_dps, status, created_at, last_run_at, all_updates, "
+	              "optimize) VALUES (?,?,?,?,?,?,?,?,?,?,?)", &st);
 	if (rc == SQLITE_OK) {
 		bind_text(st, 1, r->package_id);
 		bind_text(st, 2, r->indexes ? r->indexes : "all");
@@ -1948,6 +2016,8 @@ static offserv_status schedule_insert_tx(struct offserv_sitedb *db, void *vctx, 
 		bind_text(st, 7, r->status ? r->status : "Scheduled");
 		bind_text(st, 8, r->created_at ? r->created_at : now);
 		bind_text(st, 9, r->last_run_at);
+		sqlite3_bind_int(st, 10, r->all_updates != 0);
+		sqlite3_bind_int(st, 11, r->optimize != 0);
 		rc = exec_stmt(st);
 	}
 	sqlite3_finalize(st);
@@ -1981,7 +2051,7 @@ static offserv_status schedule_update_tx(struct offserv_sitedb *db, void *vctx, 
 	sqlite3_stmt *st = NULL;
 	int rc = prep(db, "UPDATE schedules SET package_id = ?, indexes = ?, run_at = ?, "
 	                  "recurrence = ?, continue_on_error = ?, update_dps = ?, status = ?, "
-	                  "last_run_at = ? WHERE schedule_id = ?", &st);
+	                  "last_run_at = ?, all_updates = ?, optimize = ? WHERE schedule_id = ?", &st);
 
 	if (rc == SQLITE_OK) {
 		bind_text(st, 1, r->package_id);
@@ -1992,7 +2062,9 @@ static offserv_status schedule_update_tx(struct offserv_sitedb *db, void *vctx, 
 		sqlite3_bind_int(st, 6, r->update_dps != 0);
 		bind_text(st, 7, r->status ? r->status : "Scheduled");
 		bind_text(st, 8, r->last_run_at);
-		sqlite3_bind_int64(st, 9, r->schedule_id);
+		sqlite3_bind_int(st, 9, r->all_updates != 0);
+		sqlite3_bind_int(st, 10, r->optimize != 0);
+		sqlite3_bind_int64(st, 11, r->schedule_id);
 		rc = exec_stmt(st);
 	}
 	sqlite3_finalize(st);
@@ -2041,10 +2113,12 @@ static offserv_status schedule_load_updates(struct offserv_sitedb *db,
 
 #define SCHEDULE_COLS                                                                  \
 	"schedule_id, package_id, indexes, run_at, recurrence, continue_on_error, update_dps, " \
-	"status, created_at, last_run_at"
+	"status, created_at, last_run_at, all_updates, optimize"
 
-static void schedule_from_row(sqlite3_stmt *st, struct offserv_schedule_rec *r)
+static void schedule_from_row(sqlite3_stmt *st, void *rec)
 {
+	struct offserv_schedule_rec *r = rec;
+
 	memset(r, 0, sizeof(*r));
 	r->schedule_id = sqlite3_column_int64(st, 0);
 	col_copy(st, 1, r->package_id, sizeof(r->package_id));
@@ -2056,6 +2130,8 @@ static void schedule_from_row(sqlite3_stmt *st, struct offserv_schedule_rec *r)
 	r->status = col_text(st, 7);
 	r->created_at = col_text(st, 8);
 	r->last_run_at = col_text(st, 9);
+	r->all_updates = sqlite3_column_int(st, 10);
+	r->optimize = sqlite3_column_int(st, 11);
 }
 
 offserv_status offserv_sitedb_schedule_list(struct offserv_sitedb *db, const char *image_id,
@@ -2064,7 +2140,7 @@ offserv_status offserv_sitedb_schedule_list(struct offserv_sitedb *db, const cha
 {
 	sqlite3_stmt *st = NULL;
 	struct offserv_schedule_rec *arr = NULL;
-	size_t cap = 0, cnt = 0;
+	size_t cnt = 0;
 	int rc = prep(db, "SELECT " SCHEDULE_COLS " FROM schedules WHERE ?1 IS NULL OR "
 	                  "package_id = ?1 ORDER BY schedule_id", &st);
 
@@ -2072,18 +2148,7 @@ offserv_status offserv_sitedb_schedule_list(struct offserv_sitedb *db, const cha
 	*n = 0;
 	if (rc == SQLITE_OK)
 		bind_text(st, 1, image_id);
-	while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct offserv_schedule_rec *p = grow(arr, &cap, cnt, sizeof(*arr));
-
-		if (!p) {
-			rc = SQLITE_NOMEM;
-			break;
-		}
-		arr = p;
-		schedule_from_row(st, &arr[cnt++]);
-		rc = SQLITE_OK;
-	}
-	sqlite3_finalize(st);
+	rc = read_rows(st, rc, sizeof(*arr), schedule_from_row, (void **)&arr, &cnt);
 	for (size_t i = 0; rc == SQLITE_DONE && i < cnt; i++)
 		if (OFFSERV_FAILED(schedule_load_updates(db, &arr[i])))
 			rc = SQLITE_ERROR;
@@ -2297,8 +2362,10 @@ offserv_status offserv_sitedb_job_finish(struct offserv_sitedb *db, int64_t id, 
 	"job_id, schedule_id, package_id, indexes, started_at, finished_at, status, pid, " \
 	"progress, message, hresult"
 
-static void job_from_row(sqlite3_stmt *st, struct offserv_job_rec *r)
+static void job_from_row(sqlite3_stmt *st, void *rec)
 {
+	struct offserv_job_rec *r = rec;
+
 	memset(r, 0, sizeof(*r));
 	r->job_id = sqlite3_column_int64(st, 0);
 	r->schedule_id = sqlite3_column_int64(st, 1);
@@ -2344,7 +2411,7 @@ offserv_status offserv_sitedb_job_list(struct offserv_sitedb *db, const char *im
 {
 	sqlite3_stmt *st = NULL;
 	struct offserv_job_rec *arr = NULL;
-	size_t cap = 0, cnt = 0;
+	size_t cnt = 0;
 	int rc = prep(db, "SELECT " JOB_COLS " FROM jobs WHERE ?1 IS NULL OR package_id = ?1 "
 	                  "ORDER BY job_id DESC", &st);
 
@@ -2352,18 +2419,7 @@ offserv_status offserv_sitedb_job_list(struct offserv_sitedb *db, const char *im
 	*n = 0;
 	if (rc == SQLITE_OK)
 		bind_text(st, 1, image_id);
-	while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct offserv_job_rec *p = grow(arr, &cap, cnt, sizeof(*arr));
-
-		if (!p) {
-			rc = SQLITE_NOMEM;
-			break;
-		}
-		arr = p;
-		job_from_row(st, &arr[cnt++]);
-		rc = SQLITE_OK;
-	}
-	sqlite3_finalize(st);
+	rc = read_rows(st, rc, sizeof(*arr), job_from_row, (void **)&arr, &cnt);
 	if (rc != SQLITE_DONE) {
 		offserv_job_recs_free(arr, cnt);
 		return db_fail(db, rc, "cannot list jobs", err, errlen);
@@ -2416,13 +2472,25 @@ offserv_status offserv_sitedb_job_update_set(struct offserv_sitedb *db, int64_t 
 	return write_tx(db, job_update_tx, &c, err, errlen);
 }
 
+static void job_update_from_row(sqlite3_stmt *st, void *rec)
+{
+	struct offserv_job_update_rec *x = rec;
+
+	x->update_id = sqlite3_column_int64(st, 0);
+	x->index = sqlite3_column_int(st, 1);
+	x->result = col_text(st, 2);
+	x->hresult = (offserv_status)sqlite3_column_int64(st, 3);
+	x->message = col_text(st, 4);
+	x->finished_at = col_text(st, 5);
+}
+
 offserv_status offserv_sitedb_job_update_list(struct offserv_sitedb *db, int64_t job_id,
                                               struct offserv_job_update_rec **out, size_t *n,
                                               char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
 	struct offserv_job_update_rec *arr = NULL;
-	size_t cap = 0, cnt = 0;
+	size_t cnt = 0;
 	int rc = prep(db, "SELECT update_id, wim_index, result, hresult, message, finished_at "
 	                  "FROM job_updates WHERE job_id = ? ORDER BY update_id, wim_index", &st);
 
@@ -2430,25 +2498,7 @@ offserv_status offserv_sitedb_job_update_list(struct offserv_sitedb *db, int64_t
 	*n = 0;
 	if (rc == SQLITE_OK)
 		sqlite3_bind_int64(st, 1, job_id);
-	while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct offserv_job_update_rec *p = grow(arr, &cap, cnt, sizeof(*arr));
-		struct offserv_job_update_rec *x;
-
-		if (!p) {
-			rc = SQLITE_NOMEM;
-			break;
-		}
-		arr = p;
-		x = &arr[cnt++];
-		x->update_id = sqlite3_column_int64(st, 0);
-		x->index = sqlite3_column_int(st, 1);
-		x->result = col_text(st, 2);
-		x->hresult = (offserv_status)sqlite3_column_int64(st, 3);
-		x->message = col_text(st, 4);
-		x->finished_at = col_text(st, 5);
-		rc = SQLITE_OK;
-	}
-	sqlite3_finalize(st);
+	rc = read_rows(st, rc, sizeof(*arr), job_update_from_row, (void **)&arr, &cnt);
 	if (rc != SQLITE_DONE) {
 		offserv_job_update_recs_free(arr, cnt);
 		return db_fail(db, rc, "cannot list a job's results", err, errlen);
@@ -2532,4 +2582,148 @@ offserv_status offserv_sitedb_dp_status_set(struct offserv_sitedb *db, const cha
 
 	offserv_sitedb_now(now);
 	return write_tx(db, simple_tx, &c, err, errlen);
+}
+
+struct dp_record_ctx {
+	const char *image_id;
+	const struct offserv_dp_status_rec *rec;
+};
+
+static offserv_status dp_record_tx(struct offserv_sitedb *db, void *vctx, char *err,
+                                   size_t errlen)
+{
+	struct dp_record_ctx *c = vctx;
+	const struct offserv_dp_status_rec *r = c->rec;
+	sqlite3_stmt *st = NULL;
+	char now[21];
+	const char *when;
+	int rc = SQLITE_OK;
+
+	offserv_sitedb_now(now);
+	when = r->updated_at ? r->updated_at : now;
+	if (r->job_id) {
+		rc = prep(db, "INSERT INTO job_post_actions(job_id, seq, plugin, target, is_dp, status, "
+		              "hresult, bytes, message, updated_at) VALUES (?1, (SELECT "
+		              "coalesce(max(seq), 0) + 1 FROM job_post_actions WHERE job_id = ?1), "
+		              "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)", &st);
+		if (rc == SQLITE_OK) {
+			sqlite3_bind_int64(st, 1, r->job_id);
+			bind_text(st, 2, r->plugin ? r->plugin : r->target);
+			bind_text(st, 3, r->target);
+			sqlite3_bind_int(st, 4, r->is_dp != 0);
+			bind_text(st, 5, r->status);
+			sqlite3_bind_int64(st, 6, (sqlite3_int64)r->hresult);
+			sqlite3_bind_int64(st, 7, (sqlite3_int64)r->bytes);
+			bind_text(st, 8, r->message);
+			bind_text(st, 9, when);
+			rc = exec_stmt(st);
+		}
+		sqlite3_finalize(st);
+		st = NULL;
+	}
+	if (rc == SQLITE_OK && r->is_dp) {
+		rc = prep(db, "INSERT OR REPLACE INTO dp_status(package_id, dp, status, hresult, "
+		              "message, updated_at, job_id, bytes, plugin) "
+		              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", &st);
+		if (rc == SQLITE_OK) {
+			bind_text(st, 1, c->image_id);
+			bind_text(st, 2, r->target);
+			bind_text(st, 3, r->status);
+			sqlite3_bind_int64(st, 4, (sqlite3_int64)r->hresult);
+			bind_text(st, 5, r->message);
+			bind_text(st, 6, when);
+			bind_id(st, 7, r->job_id);
+			sqlite3_bind_int64(st, 8, (sqlite3_int64)r->bytes);
+			bind_text(st, 9, r->plugin);
+			rc = exec_stmt(st);
+		}
+		sqlite3_finalize(st);
+	}
+	if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+		offserv_set_error(err, errlen, "site database %s: post-action status of %s: no such "
+		                  "image or job, or a missing value", db->path,
+		                  r->target ? r->target : "(unnamed target)");
+		return OFFSERV_E_NOT_FOUND;
+	}
+	if (rc != SQLITE_OK)
+		return db_fail(db, rc, "cannot record distribution point status", err, errlen);
+	return OFFSERV_OK;
+}
+
+offserv_status offserv_sitedb_dp_status_record(struct offserv_sitedb *db, const char *image_id,
+                                               const struct offserv_dp_status_rec *rec,
+                                               char *err, size_t errlen)
+{
+	struct dp_record_ctx c = {image_id, rec};
+
+	if (!rec || !rec->target || !rec->status || (rec->is_dp && !image_id) ||
+	    (!rec->is_dp && !rec->job_id)) {
+		offserv_set_error(err, errlen, "post-action status: no target, status, image or job "
+		                  "given");
+		return OFFSERV_E_INVALIDARG;
+	}
+	return write_tx(db, dp_record_tx, &c, err, errlen);
+}
+
+void offserv_dp_status_recs_free(struct offserv_dp_status_rec *r, size_t n)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		free(r[i].target);
+		free(r[i].plugin);
+		free(r[i].status);
+		free(r[i].message);
+		free(r[i].updated_at);
+	}
+	free(r);
+}
+
+static void dp_status_from_row(sqlite3_stmt *st, void *rec)
+{
+	struct offserv_dp_status_rec *r = rec;
+
+	r->target = col_text(st, 0);
+	r->plugin = col_text(st, 1);
+	r->is_dp = sqlite3_column_int(st, 2);
+	r->status = col_text(st, 3);
+	r->hresult = (offserv_status)sqlite3_column_int64(st, 4);
+	r->bytes = (uint64_t)sqlite3_column_int64(st, 5);
+	r->message = col_text(st, 6);
+	r->updated_at = col_text(st, 7);
+	r->job_id = sqlite3_column_int64(st, 8);
+}
+
+offserv_status offserv_sitedb_dp_status_list(struct offserv_sitedb *db, const char *image_id,
+                                             int64_t job_id, struct offserv_dp_status_rec **out,
+                                             size_t *n, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	struct offserv_dp_status_rec *arr = NULL;
+	size_t cnt = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if (job_id) {
+		rc = prep(db, "SELECT target, plugin, is_dp, status, hresult, bytes, message, "
+		              "updated_at, job_id FROM job_post_actions WHERE job_id = ? ORDER BY seq",
+		          &st);
+		if (rc == SQLITE_OK)
+			sqlite3_bind_int64(st, 1, job_id);
+	} else {
+		rc = prep(db, "SELECT dp, plugin, 1, status, hresult, bytes, message, updated_at, "
+		              "coalesce(job_id, 0) FROM dp_status WHERE package_id = ? ORDER BY dp",
+		          &st);
+		if (rc == SQLITE_OK)
+			bind_text(st, 1, image_id);
+	}
+	rc = read_rows(st, rc, sizeof(*arr), dp_status_from_row, (void **)&arr, &cnt);
+	if (rc != SQLITE_DONE) {
+		offserv_dp_status_recs_free(arr, cnt);
+		return db_fail(db, rc, "cannot list distribution point status", err, errlen);
+	}
+	*out = arr;
+	*n = cnt;
+	return OFFSERV_OK;
 }

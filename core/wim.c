@@ -33,7 +33,14 @@ struct offserv_wim {
 	 * data only when it writes the WIM, so they live until close. */
 	char **scratch;
 	size_t n_scratch;
+	/* Case-insensitive lookups: per directory, the folded hashes of its
+	 * children's names (see ci_child); dropped when an image changes. */
+	struct dirnames **dn;
+	size_t dn_buckets;
+	size_t dn_count;
 };
+
+static void dirnames_drop(struct offserv_wim *wim);
 
 /* ---------------------------------------------------------------------- */
 /* Errors                                                                  */
@@ -307,6 +314,7 @@ void offserv_wim_close(struct offserv_wim *wim)
 	if (!wim)
 		return;
 	wimlib_free(wim->w);
+	dirnames_drop(wim);
 	if (wim->lock_fd >= 0)
 		close(wim->lock_fd);
 	for (size_t i = 0; i < wim->n_scratch; i++) {
@@ -724,6 +732,252 @@ static int find_cb(const struct wimlib_dir_entry *de, void *ctx)
 	return 0;
 }
 
+/* FNV-1a of a name folded to lower case (ASCII, as name_eq_nocase folds). */
+static uint64_t fold_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c >= 'A' && c <= 'Z')
+			c = (unsigned char)(c - 'A' + 'a');
+		h = (h ^ c) * 1099511628211ULL;
+	}
+	return h;
+}
+
+/*
+ * The children of one directory of one image, as a set of folded name
+ * hashes.  It answers "no child has this name in any case" without
+ * walking the directory again, and holds 16 bytes per child at most
+ * rather than the names: a directory such as WinSxS or System32 holds an
+ * entry per component.  A hash hit is confirmed by a walk (it is a hit
+ * only when the caller's spelling differs from the image's, or on a
+ * 64-bit collision).  Hash 0 marks a free slot, so a name hashing to 0
+ * is stored as 1.
+ */
+struct dirnames {
+	int index;
+	char *dir;      /* the directory's real path */
+	uint64_t *slot; /* open addressing, power of two */
+	size_t mask;
+	struct dirnames *next;
+};
+
+static void dirnames_drop(struct offserv_wim *wim)
+{
+	for (size_t i = 0; i < wim->dn_buckets; i++) {
+		struct dirnames *d = wim->dn[i], *next;
+
+		for (; d; d = next) {
+			next = d->next;
+			free(d->dir);
+			free(d->slot);
+			free(d);
+		}
+	}
+	free(wim->dn);
+	wim->dn = NULL;
+	wim->dn_buckets = 0;
+	wim->dn_count = 0;
+}
+
+static int dirnames_has(const struct dirnames *d, uint64_t h)
+{
+	if (!h)
+		h = 1;
+	for (size_t i = (size_t)h & d->mask;; i = (i + 1) & d->mask) {
+		if (d->slot[i] == h)
+			return 1;
+		if (!d->slot[i])
+			return 0;
+	}
+}
+
+static void dirnames_put(struct dirnames *d, uint64_t h)
+{
+	if (!h)
+		h = 1;
+	for (size_t i = (size_t)h & d->mask;; i = (i + 1) & d->mask) {
+		if (d->slot[i] == h)
+			return;
+		if (!d->slot[i]) {
+			d->slot[i] = h;
+			return;
+		}
+	}
+}
+
+struct names_ctx {
+	uint64_t *h;
+	size_t n, cap;
+	int nomem;
+};
+
+static int names_cb(const struct wimlib_dir_entry *de, void *ctx)
+{
+	struct names_ctx *c = ctx;
+
+	if (!de->filename)
+		return 0;
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 64;
+		uint64_t *n = realloc(c->h, cap * sizeof(*n));
+
+		if (!n) {
+			c->nomem = 1;
+			return WIMLIB_ERR_NOMEM;
+		}
+		c->h = n;
+		c->cap = cap;
+	}
+	c->h[c->n++] = fold_hash(de->filename);
+	return 0;
+}
+
+/* The name set of @p dir (a real path), built by one walk of its children.
+ * NULL with *status set on error, NULL with OFFSERV_OK when @p dir is not
+ * a directory of the image. */
+static struct dirnames *dirnames_get(struct offserv_wim *wim, int index, const char *dir,
+                                     offserv_status *status, char *err, size_t errlen)
+{
+	struct names_ctx c = {0};
+	struct dirnames *d;
+	size_t b, size;
+	int rc;
+
+	*status = OFFSERV_OK;
+	if (wim->dn_buckets) {
+		b = (size_t)(fold_hash(dir) ^ (uint64_t)index) & (wim->dn_buckets - 1);
+		for (d = wim->dn[b]; d; d = d->next)
+			if (d->index == index && strcmp(d->dir, dir) == 0)
+				return d;
+	}
+	rc = wimlib_iterate_dir_tree(wim->w, index, dir, WIMLIB_ITERATE_DIR_TREE_FLAG_CHILDREN,
+	                             names_cb, &c);
+	if (c.nomem) {
+		free(c.h);
+		*status = oom(wim, err, errlen);
+		return NULL;
+	}
+	if (rc == WIMLIB_ERR_PATH_DOES_NOT_EXIST || rc == WIMLIB_ERR_NOTDIR) {
+		free(c.h);
+		return NULL;
+	}
+	if (rc) {
+		free(c.h);
+		*status = wimlib_fail(wim, NULL, rc, errno, dir, err, errlen);
+		return NULL;
+	}
+	if (wim->dn_count >= wim->dn_buckets) {
+		size_t nb = wim->dn_buckets ? wim->dn_buckets * 2 : 64;
+		struct dirnames **n = calloc(nb, sizeof(*n));
+
+		if (!n) {
+			free(c.h);
+			*status = oom(wim, err, errlen);
+			return NULL;
+		}
+		for (size_t i = 0; i < wim->dn_buckets; i++) {
+			struct dirnames *next;
+
+			for (d = wim->dn[i]; d; d = next) {
+				size_t nbk = (size_t)(fold_hash(d->dir) ^ (uint64_t)d->index) & (nb - 1);
+
+				next = d->next;
+				d->next = n[nbk];
+				n[nbk] = d;
+			}
+		}
+		free(wim->dn);
+		wim->dn = n;
+		wim->dn_buckets = nb;
+	}
+	for (size = 16; size < c.n * 2 + 2; size *= 2)
+		;
+	d = calloc(1, sizeof(*d));
+	if (!d || !(d->dir = strdup(dir)) || !(d->slot = calloc(size, sizeof(*d->slot)))) {
+		if (d)
+			free(d->dir);
+		free(d);
+		free(c.h);
+		*status = oom(wim, err, errlen);
+		return NULL;
+	}
+	d->index = index;
+	d->mask = size - 1;
+	for (size_t i = 0; i < c.n; i++)
+		dirnames_put(d, c.h[i]);
+	free(c.h);
+	b = (size_t)(fold_hash(dir) ^ (uint64_t)index) & (wim->dn_buckets - 1);
+	d->next = wim->dn[b];
+	wim->dn[b] = d;
+	wim->dn_count++;
+	return d;
+}
+
+/*
+ * The spelling in the image of the child of @p dir (a real path) named
+ * @p name in any case: 1 and *real (malloc'd) when found, 0 when not,
+ * -1 on error (*status set).
+ */
+static int ci_child(struct offserv_wim *wim, int index, const char *dir, const char *name,
+                    char **real, offserv_status *status, char *err, size_t errlen)
+{
+	struct find_ctx fc = {.name = name};
+	struct dirnames *d = dirnames_get(wim, index, dir, status, err, errlen);
+	int rc;
+
+	*real = NULL;
+	if (!d)
+		return OFFSERV_FAILED(*status) ? -1 : 0;
+	if (!dirnames_has(d, fold_hash(name)))
+		return 0;
+	rc = wimlib_iterate_dir_tree(wim->w, index, dir, WIMLIB_ITERATE_DIR_TREE_FLAG_CHILDREN,
+	                             find_cb, &fc);
+	if (fc.nomem) {
+		*status = oom(wim, err, errlen);
+		return -1;
+	}
+	if (rc != 0 && rc != 1 && !fc.real) {
+		*status = wimlib_fail(wim, NULL, rc, errno, dir, err, errlen);
+		return -1;
+	}
+	*real = fc.real;
+	return fc.real != NULL;
+}
+
+struct exists_ctx {
+	int found;
+	int is_dir;
+};
+
+static int exists_cb(const struct wimlib_dir_entry *de, void *ctx)
+{
+	struct exists_ctx *c = ctx;
+
+	c->found = 1;
+	c->is_dir = (de->attributes & ATTR_DIRECTORY) != 0;
+	return 0;
+}
+
+/* Whether @p path exists exactly as spelled: 1, 0, or -1 on error. */
+static int exists_exact(struct offserv_wim *wim, int index, const char *path,
+                        offserv_status *status, char *err, size_t errlen)
+{
+	struct exists_ctx c = {0};
+	int rc = wimlib_iterate_dir_tree(wim->w, index, path, 0, exists_cb, &c);
+
+	if (rc == WIMLIB_ERR_PATH_DOES_NOT_EXIST || rc == WIMLIB_ERR_NOTDIR)
+		return 0;
+	if (rc) {
+		*status = wimlib_fail(wim, NULL, rc, errno, path, err, errlen);
+		return -1;
+	}
+	return c.found;
+}
+
 /* Resolve a normalised path component by component. */
 static offserv_status resolve_norm(struct offserv_wim *wim, int index, const char *norm,
                                    int flags, char **real, struct offserv_wim_stat *st_out,
@@ -757,9 +1011,7 @@ static offserv_status resolve_norm(struct offserv_wim *wim, int index, const cha
 		const char *slash = strchr(p, '/');
 		size_t l = slash ? (size_t)(slash - p) : strlen(p);
 		char name[1024];
-		struct find_ctx fc = {.name = name};
-		char *next;
-		int rc;
+		char *next, *found = NULL;
 
 		if (l >= sizeof(name)) {
 			free(cur);
@@ -768,18 +1020,33 @@ static offserv_status resolve_norm(struct offserv_wim *wim, int index, const cha
 		}
 		memcpy(name, p, l);
 		name[l] = '\0';
-		rc = wimlib_iterate_dir_tree(wim->w, index, cur, WIMLIB_ITERATE_DIR_TREE_FLAG_CHILDREN,
-		                             find_cb, &fc);
-		if (fc.nomem) {
+		next = join2(cur, name);
+		if (!next) {
 			free(cur);
-			free(fc.real);
 			return oom(wim, err, errlen);
 		}
-		if (!fc.real) {
+		/* The caller's spelling first: one lookup in wimlib's tree. */
+		r = exists_exact(wim, index, next, &status, err, errlen);
+		if (r == 0) {
+			free(next);
+			next = NULL;
+			r = ci_child(wim, index, cur, name, &found, &status, err, errlen);
+			if (r > 0) {
+				next = join2(cur, found);
+				free(found);
+				if (!next) {
+					free(cur);
+					return oom(wim, err, errlen);
+				}
+			}
+		}
+		if (r < 0) {
+			free(next);
 			free(cur);
-			if (rc != 0 && rc != 1 && rc != WIMLIB_ERR_PATH_DOES_NOT_EXIST &&
-			    rc != WIMLIB_ERR_NOTDIR)
-				return wimlib_fail(wim, NULL, rc, errno, norm, err, errlen);
+			return status;
+		}
+		free(cur);
+		if (r == 0) {
 			if (slash) {
 				offserv_set_error(err, errlen, "%s: image %d: path not found: %s",
 				                  wim->path, index, norm);
@@ -787,11 +1054,6 @@ static offserv_status resolve_norm(struct offserv_wim *wim, int index, const cha
 			}
 			goto missing_last;
 		}
-		next = join2(cur, fc.real);
-		free(fc.real);
-		free(cur);
-		if (!next)
-			return oom(wim, err, errlen);
 		cur = next;
 		p += l;
 		while (*p == '/')
@@ -1081,6 +1343,10 @@ struct offserv_wim_changeset {
 	size_t n, cap;
 	uint64_t bytes;
 	int applied;
+	/* The CS_FILE entries by folded path: open addressing over entry
+	 * index + 1 (0 is a free slot), power-of-two size. */
+	size_t *files;
+	size_t files_cap, n_files;
 };
 
 offserv_status offserv_wim_changeset_new(struct offserv_wim *wim, int index,
@@ -1116,6 +1382,7 @@ void offserv_wim_changeset_free(struct offserv_wim_changeset *cs)
 		free(cs->e[i].real);
 	}
 	free(cs->e);
+	free(cs->files);
 	free(cs);
 }
 
@@ -1183,7 +1450,40 @@ static offserv_status cs_push(struct offserv_wim_changeset *cs, enum cs_kind kin
 		cs->e = n;
 		cs->cap = cap;
 	}
+	if (kind == CS_FILE && (cs->n_files + 1) * 2 > cs->files_cap) {
+		size_t cap = cs->files_cap ? cs->files_cap * 2 : 64;
+		size_t *n = calloc(cap, sizeof(*n));
+
+		if (!n) {
+			free(e.path);
+			free(e.path2);
+			free(e.sd);
+			return oom(cs->wim, err, errlen);
+		}
+		for (size_t i = 0; i < cs->files_cap; i++) {
+			size_t j;
+
+			if (!cs->files[i])
+				continue;
+			for (j = (size_t)fold_hash(cs->e[cs->files[i] - 1].path) & (cap - 1); n[j];
+			     j = (j + 1) & (cap - 1))
+				;
+			n[j] = cs->files[i];
+		}
+		free(cs->files);
+		cs->files = n;
+		cs->files_cap = cap;
+	}
 	cs->e[cs->n++] = e;
+	if (kind == CS_FILE) {
+		size_t j;
+
+		for (j = (size_t)fold_hash(e.path) & (cs->files_cap - 1); cs->files[j];
+		     j = (j + 1) & (cs->files_cap - 1))
+			;
+		cs->files[j] = cs->n;
+		cs->n_files++;
+	}
 	return OFFSERV_OK;
 }
 
@@ -1212,12 +1512,21 @@ offserv_status offserv_wim_changeset_add_file(struct offserv_wim_changeset *cs,
 	return cs_push(cs, CS_FILE, path, src, 0, sd, sd_len, attributes, err, errlen);
 }
 
+/* The first CS_FILE entry for @p norm, in any case. */
 static struct cs_entry *find_file(struct offserv_wim_changeset *cs, const char *norm)
 {
-	for (size_t i = 0; i < cs->n; i++)
-		if (cs->e[i].kind == CS_FILE && name_eq_nocase(cs->e[i].path, norm))
-			return &cs->e[i];
-	return NULL;
+	struct cs_entry *best = NULL;
+
+	if (!cs->files_cap)
+		return NULL;
+	for (size_t j = (size_t)fold_hash(norm) & (cs->files_cap - 1); cs->files[j];
+	     j = (j + 1) & (cs->files_cap - 1)) {
+		struct cs_entry *e = &cs->e[cs->files[j] - 1];
+
+		if (name_eq_nocase(e->path, norm) && (!best || e < best))
+			best = e;
+	}
+	return best;
 }
 
 offserv_status offserv_wim_changeset_link(struct offserv_wim_changeset *cs,
@@ -1324,16 +1633,7 @@ struct apply_ctx {
 
 static size_t hash_nocase(const char *s, size_t nbuckets)
 {
-	uint64_t h = 1469598103934665603ULL;
-
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c >= 'A' && c <= 'Z')
-			c = (unsigned char)(c - 'A' + 'a');
-		h = (h ^ c) * 1099511628211ULL;
-	}
-	return (size_t)(h % nbuckets);
+	return (size_t)(fold_hash(s) % nbuckets);
 }
 
 static struct vdir *vdir_find(struct apply_ctx *a, const char *key)
@@ -1413,7 +1713,6 @@ static offserv_status vdir_get(struct apply_ctx *a, const char *key, struct vdir
 		d->exists = 1;
 		d->real = strdup("/");
 	} else if (parent->exists) {
-		struct find_ctx fc = {.name = name};
 		char *cand = join2(parent->real, name);
 		int r;
 
@@ -1425,16 +1724,18 @@ static offserv_status vdir_get(struct apply_ctx *a, const char *key, struct vdir
 			goto fail;
 		}
 		if (r == 0) {
-			wimlib_iterate_dir_tree(wim->w, a->cs->index, parent->real,
-			                        WIMLIB_ITERATE_DIR_TREE_FLAG_CHILDREN, find_cb, &fc);
-			if (fc.nomem) {
+			char *found = NULL;
+
+			r = ci_child(wim, a->cs->index, parent->real, name, &found, &st, a->err,
+			             a->errlen);
+			if (r < 0) {
 				free(cand);
-				goto nomem;
+				goto fail;
 			}
-			if (fc.real) {
+			if (found) {
 				free(cand);
-				cand = join2(parent->real, fc.real);
-				free(fc.real);
+				cand = join2(parent->real, found);
+				free(found);
 				if (!cand)
 					goto nomem;
 				r = stat_exact(wim, a->cs->index, cand, &d->st, &st, a->err, a->errlen);
@@ -1523,16 +1824,16 @@ static offserv_status resolve_leaf(struct apply_ctx *a, const char *norm, struct
 	if (r < 0)
 		return st;
 	if (r == 0) {
-		struct find_ctx fc = {.name = name};
+		char *found = NULL;
 
-		wimlib_iterate_dir_tree(wim->w, a->cs->index, (*parent)->real,
-		                        WIMLIB_ITERATE_DIR_TREE_FLAG_CHILDREN, find_cb, &fc);
-		if (fc.nomem)
-			return oom(wim, a->err, a->errlen);
-		if (fc.real) {
+		r = ci_child(wim, a->cs->index, (*parent)->real, name, &found, &st, a->err,
+		             a->errlen);
+		if (r < 0)
+			return st;
+		if (found) {
 			free(*real);
-			*real = join2((*parent)->real, fc.real);
-			free(fc.real);
+			*real = join2((*parent)->real, found);
+			free(found);
 			if (!*real)
 				return oom(wim, a->err, a->errlen);
 			r = stat_exact(wim, a->cs->index, *real, existing, &st, a->err, a->errlen);
@@ -1750,6 +2051,7 @@ offserv_status offserv_wim_changeset_apply(struct offserv_wim_changeset *cs,
 		errno = 0;
 		rc = wimlib_update_image(wim->w, cs->index, cmds, ncmds,
 		                         WIMLIB_UPDATE_FLAG_SEND_PROGRESS);
+		dirnames_drop(wim); /* the image's directories changed */
 		if (rc) {
 			st = wimlib_fail(wim, NULL, rc, errno, "cannot update the image", err, errlen);
 			goto out;

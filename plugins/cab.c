@@ -16,6 +16,8 @@
 #include <offserv/plugin.h>
 #include <offserv/util.h>
 
+#include "update_format.h"
+
 struct cab_ctx {
 	uint64_t max_expanded; /* cap on a package's declared expanded size */
 };
@@ -68,13 +70,6 @@ static int has_mscf(const char *path)
 	return offserv_file_starts_with(path, "MSCF", 4);
 }
 
-static int ends_with_ci(const char *s, const char *suffix)
-{
-	size_t a = strlen(s), b = strlen(suffix);
-
-	return a >= b && !strcasecmp(s + a - b, suffix);
-}
-
 static int cab_probe(void *ctx, const char *path)
 {
 	struct offserv_cab *cab = NULL;
@@ -92,13 +87,13 @@ static int cab_probe(void *ctx, const char *path)
 			continue;
 		if (!strcasecmp(n, "update.mum"))
 			update_mum = 1;
-		else if (ends_with_ci(n, ".mum"))
+		else if (upd_ends_with_ci(n, ".mum"))
 			any_mum = 1;
 		else if (!strcasecmp(n, "toc.xml"))
 			toc = 1;
-		else if (!strcasecmp(n, "wsusscan.cab") || ends_with_ci(n, "pkgproperties.txt"))
+		else if (!strcasecmp(n, "wsusscan.cab") || upd_ends_with_ci(n, "pkgproperties.txt"))
 			msu_marker = 1;
-		else if (ends_with_ci(n, ".cab"))
+		else if (upd_ends_with_ci(n, ".cab"))
 			inner_cab = 1;
 	}
 	offserv_cab_close(cab);
@@ -111,26 +106,19 @@ static int cab_probe(void *ctx, const char *path)
 	else
 		score = 10;
 	/* The extension only breaks ties. */
-	if (ends_with_ci(path, ".cab"))
+	if (upd_ends_with_ci(path, ".cab"))
 		score += 3;
 	return score;
-}
-
-static int dup_into(char **dst, const char *src)
-{
-	if (!src)
-		return 0;
-	*dst = strdup(src);
-	return *dst ? 0 : -1;
 }
 
 static offserv_status fill_pkg(struct offserv_update_package *dst,
                                const struct offserv_update_package *src, const char *member)
 {
-	if (dup_into(&dst->identity, src->identity) || dup_into(&dst->name, src->name) ||
-	    dup_into(&dst->version, src->version) || dup_into(&dst->arch, src->arch) ||
-	    dup_into(&dst->release_type, src->release_type) || dup_into(&dst->member, member) ||
-	    dup_into(&dst->unsupported_reason, src->unsupported_reason))
+	if (upd_dup_into(&dst->identity, src->identity) || upd_dup_into(&dst->name, src->name) ||
+	    upd_dup_into(&dst->version, src->version) || upd_dup_into(&dst->arch, src->arch) ||
+	    upd_dup_into(&dst->release_type, src->release_type) ||
+	    upd_dup_into(&dst->member, member) ||
+	    upd_dup_into(&dst->unsupported_reason, src->unsupported_reason))
 		return OFFSERV_E_OUTOFMEMORY;
 	dst->is_ssu = src->is_ssu;
 	dst->supported = src->supported;
@@ -166,7 +154,7 @@ static offserv_status cab_read_info(void *ctx, const char *path,
 	if (s != OFFSERV_OK)
 		goto fail;
 	s = OFFSERV_E_OUTOFMEMORY;
-	if (dup_into(&info->format, "cab") || dup_into(&info->kb, pc->kb))
+	if (upd_dup_into(&info->format, "cab") || upd_dup_into(&info->kb, pc->kb))
 		goto fail;
 	if (pc->combined) {
 		info->packages = calloc(pc->n_nested ? pc->n_nested : 1, sizeof(*info->packages));
@@ -177,8 +165,8 @@ static offserv_status cab_read_info(void *ctx, const char *path,
 			const char *dot = strrchr(pc->nested[i], '.');
 			p->name = strndup(pc->nested[i], dot ? (size_t)(dot - pc->nested[i])
 			                                      : strlen(pc->nested[i]));
-			if (!p->name || dup_into(&p->member, pc->nested[i]) ||
-			    dup_into(&p->unsupported_reason, OFFSERV_REASON_COMBINED))
+			if (!p->name || upd_dup_into(&p->member, pc->nested[i]) ||
+			    upd_dup_into(&p->unsupported_reason, OFFSERV_REASON_COMBINED))
 				goto fail;
 			p->is_ssu = !strncasecmp(pc->nested[i], "SSU-", 4);
 			p->supported = 0;
@@ -188,11 +176,12 @@ static offserv_status cab_read_info(void *ctx, const char *path,
 		const char *title = mum->display_name;
 		if (!title || !strcasecmp(title, "default"))
 			title = mum->description;
-		if (dup_into(&info->title, title) || dup_into(&info->description, mum->description) ||
-		    dup_into(&info->release_type, mum->release_type) ||
-		    dup_into(&info->arch, offserv_arch_display(mum->id.arch)) ||
-		    dup_into(&info->build_date, mum->creation_time) ||
-		    dup_into(&info->support_link, mum->support_information))
+		if (upd_dup_into(&info->title, title) ||
+		    upd_dup_into(&info->description, mum->description) ||
+		    upd_dup_into(&info->release_type, mum->release_type) ||
+		    upd_dup_into(&info->arch, offserv_arch_display(mum->id.arch)) ||
+		    upd_dup_into(&info->build_date, mum->creation_time) ||
+		    upd_dup_into(&info->support_link, mum->support_information))
 			goto fail;
 		info->packages = calloc(1, sizeof(*info->packages));
 		if (!info->packages)
@@ -205,10 +194,13 @@ static offserv_status cab_read_info(void *ctx, const char *path,
 		if (!info->parent_identities)
 			goto fail;
 		for (size_t i = 0; i < pc->n_parents; i++) {
-			if (dup_into(&info->parent_identities[i], pc->parents[i]))
+			if (upd_dup_into(&info->parent_identities[i], pc->parents[i]))
 				goto fail;
 			info->n_parent_identities++;
 		}
+		/* ABI 1.1: each <parent> with its attributes, the stack it needs. */
+		if (upd_add_requirements(info, 0, mum) != OFFSERV_OK)
+			goto fail;
 	}
 	offserv_package_cab_free(pc);
 	offserv_cab_close(cab);
@@ -273,6 +265,7 @@ static const struct offserv_update_format_ops cab_ops = {
 
 OFFSERV_PLUGIN_EXPORT const struct offserv_plugin offserv_plugin = {
 	.abi_version = OFFSERV_PLUGIN_ABI_VERSION,
+	.abi_minor = OFFSERV_PLUGIN_ABI_MINOR,
 	.name = "cab",
 	.kind = OFFSERV_PLUGIN_UPDATE_FORMAT,
 	.version = PACKAGE_VERSION,

@@ -1615,6 +1615,18 @@ static offserv_status dp_run(void *ctx, const struct offserv_post_action_job *jo
 			       p->t->name, r->tries, r->tries == 1 ? "try" : "tries",
 			       (unsigned)r->st, r->msg);
 		}
+		if (job->target_done) {
+			char line[DP_MSG_MAX + 200];
+
+			if (r->st == OFFSERV_OK)
+				snprintf(line, sizeof(line), "%s: ok %llu bytes%s%s%s, %ld %s", p->t->target,
+				         (unsigned long long)r->bytes, r->note[0] ? " (" : "", r->note,
+				         r->note[0] ? ")" : "", r->tries, r->tries == 1 ? "try" : "tries");
+			else
+				snprintf(line, sizeof(line), "%s: failed after %ld %s: %s", p->t->target,
+				         r->tries, r->tries == 1 ? "try" : "tries", r->msg);
+			job->target_done(job->target_ctx, p->t->name, r->st, r->bytes, line);
+		}
 	}
 
 	for (size_t i = 0; i < n; i++) {
@@ -1666,6 +1678,7 @@ static const struct offserv_post_action_ops dp_ops = {.run = dp_run};
 
 OFFSERV_PLUGIN_EXPORT const struct offserv_plugin offserv_plugin = {
 	.abi_version = OFFSERV_PLUGIN_ABI_VERSION,
+	.abi_minor = OFFSERV_PLUGIN_ABI_MINOR,
 	.name = DP_PLUGIN_NAME,
 	.kind = OFFSERV_PLUGIN_POST_ACTION,
 	.version = "1.0",

@@ -22,6 +22,8 @@
 #include <offserv/plugin.h>
 #include <offserv/util.h>
 
+#include "update_format.h"
+
 struct msu_ctx {
 	uint64_t max_expanded;
 	char *temp_dir; /* for read_info's scratch copies of inner cabinets */
@@ -90,13 +92,6 @@ static int has_mscf(const char *path)
 	return offserv_file_starts_with(path, "MSCF", 4);
 }
 
-static int ends_with_ci(const char *s, const char *suffix)
-{
-	size_t a = strlen(s), b = strlen(suffix);
-
-	return a >= b && !strcasecmp(s + a - b, suffix);
-}
-
 /* Cabinets in an MSU that are not packages. */
 static int is_non_package_cab(const char *n)
 {
@@ -125,13 +120,13 @@ static int msu_probe(void *ctx, const char *path)
 		const char *n;
 		if (!root_name(m, &n))
 			continue;
-		if (ends_with_ci(n, ".mum"))
+		if (upd_ends_with_ci(n, ".mum"))
 			mum = 1;
-		else if (!strcasecmp(n, "WSUSSCAN.cab") || ends_with_ci(n, "pkgProperties.txt"))
+		else if (!strcasecmp(n, "WSUSSCAN.cab") || upd_ends_with_ci(n, "pkgProperties.txt"))
 			marker = 1;
-		else if (ends_with_ci(n, ".wim"))
+		else if (upd_ends_with_ci(n, ".wim"))
 			wim = 1;
-		else if (ends_with_ci(n, ".cab") && !is_non_package_cab(n))
+		else if (upd_ends_with_ci(n, ".cab") && !is_non_package_cab(n))
 			inner = 1;
 	}
 	offserv_cab_close(cab);
@@ -139,7 +134,7 @@ static int msu_probe(void *ctx, const char *path)
 		score = 90;
 	else
 		score = 5;
-	if (ends_with_ci(path, ".msu"))
+	if (upd_ends_with_ci(path, ".msu"))
 		score += 3;
 	return score;
 }
@@ -253,19 +248,19 @@ static offserv_status msu_load(void *ctx, const char *path, const char *workdir,
 
 		if (strchr(n, '/'))
 			continue;
-		if (ends_with_ci(n, "pkgProperties.txt") && !st->props) {
+		if (upd_ends_with_ci(n, "pkgProperties.txt") && !st->props) {
 			buf = small_member(st->outer, m, &len);
 			if (buf)
 				offserv_pkgprops_parse(buf, len, &st->props, NULL, 0);
 			free(buf);
-		} else if (ends_with_ci(n, ".xml") && !st->unattend) {
+		} else if (upd_ends_with_ci(n, ".xml") && !st->unattend) {
 			buf = small_member(st->outer, m, &len);
 			if (buf)
 				offserv_unattend_parse(buf, len, &st->unattend, NULL, 0);
 			free(buf);
-		} else if (ends_with_ci(n, ".wim")) {
+		} else if (upd_ends_with_ci(n, ".wim")) {
 			have_wim = 1;
-		} else if (ends_with_ci(n, ".psf")) {
+		} else if (upd_ends_with_ci(n, ".psf")) {
 			have_psf = 1;
 		}
 	}
@@ -275,8 +270,8 @@ static offserv_status msu_load(void *ctx, const char *path, const char *workdir,
 		const char *n = m->name;
 		if (strchr(n, '/'))
 			continue;
-		if ((ends_with_ci(n, ".cab") && !is_non_package_cab(n)) ||
-		    (st->psf && ends_with_ci(n, ".wim"))) {
+		if ((upd_ends_with_ci(n, ".cab") && !is_non_package_cab(n)) ||
+		    (st->psf && upd_ends_with_ci(n, ".wim"))) {
 			s = add_entry(st, n);
 			if (s != OFFSERV_OK)
 				return s;
@@ -308,7 +303,7 @@ static offserv_status msu_load(void *ctx, const char *path, const char *workdir,
 				if (st->unattend->packages[k].cab_name &&
 				    !strcasecmp(st->unattend->packages[k].cab_name, e->member))
 					e->unattend_pos = k;
-		if (ends_with_ci(e->member, ".wim"))
+		if (upd_ends_with_ci(e->member, ".wim"))
 			continue; /* metadata image of the PSF format: not expanded */
 		if (!strncasecmp(e->member, "SSU-", 4))
 			e->is_ssu = 1;
@@ -336,14 +331,6 @@ static offserv_status msu_load(void *ctx, const char *path, const char *workdir,
 	}
 	qsort(st->e, st->n, sizeof(*st->e), entry_cmp);
 	return OFFSERV_OK;
-}
-
-static int dup_into(char **dst, const char *src)
-{
-	if (!src)
-		return 0;
-	*dst = strdup(src);
-	return *dst ? 0 : -1;
 }
 
 static char *scratch_dir(void *ctx)
@@ -405,19 +392,19 @@ static offserv_status msu_read_info(void *ctx, const char *path,
 		goto out;
 	s = OFFSERV_E_OUTOFMEMORY;
 	info->packages = calloc(st.n, sizeof(*info->packages));
-	if (!info->packages || dup_into(&info->format, "msu"))
+	if (!info->packages || upd_dup_into(&info->format, "msu"))
 		goto out;
 	for (size_t i = 0; i < st.n; i++) {
 		const struct msu_entry *e = &st.e[i];
 		struct offserv_update_package *p = &info->packages[info->n_packages++];
 
-		if (dup_into(&p->member, e->member))
+		if (upd_dup_into(&p->member, e->member))
 			goto out;
 		p->is_ssu = e->is_ssu;
 		if (!e->pc) {
 			const char *dot = strrchr(e->member, '.');
 			p->name = strndup(e->member, dot ? (size_t)(dot - e->member) : strlen(e->member));
-			if (!p->name || dup_into(&p->unsupported_reason, OFFSERV_REASON_PSF))
+			if (!p->name || upd_dup_into(&p->unsupported_reason, OFFSERV_REASON_PSF))
 				goto out;
 			p->supported = 0;
 			continue;
@@ -426,17 +413,17 @@ static offserv_status msu_read_info(void *ctx, const char *path,
 			main_pc = e->pc;
 		{
 			const struct offserv_update_package *q = &e->pc->pkg;
-			if (dup_into(&p->identity, q->identity) || dup_into(&p->name, q->name) ||
-			    dup_into(&p->version, q->version) || dup_into(&p->arch, q->arch) ||
-			    dup_into(&p->release_type, q->release_type) ||
-			    dup_into(&p->unsupported_reason, q->unsupported_reason))
+			if (upd_dup_into(&p->identity, q->identity) || upd_dup_into(&p->name, q->name) ||
+			    upd_dup_into(&p->version, q->version) || upd_dup_into(&p->arch, q->arch) ||
+			    upd_dup_into(&p->release_type, q->release_type) ||
+			    upd_dup_into(&p->unsupported_reason, q->unsupported_reason))
 				goto out;
 			p->supported = q->supported;
 		}
 		if (st.psf && !p->is_ssu && p->supported) {
 			free(p->unsupported_reason);
 			p->supported = 0;
-			if (dup_into(&p->unsupported_reason, OFFSERV_REASON_PSF))
+			if (upd_dup_into(&p->unsupported_reason, OFFSERV_REASON_PSF))
 				goto out;
 		}
 		for (size_t k = 0; k < e->pc->n_parents; k++) {
@@ -457,10 +444,14 @@ static offserv_status msu_read_info(void *ctx, const char *path,
 			info->n_parent_identities++;
 		}
 	}
+	/* ABI 1.1: each package's <parent> elements and the stack it needs. */
+	for (size_t i = 0; i < st.n; i++)
+		if (st.e[i].pc && upd_add_requirements(info, i, st.e[i].pc->mum) != OFFSERV_OK)
+			goto out;
 	/* KB: pkgProperties, else the main (non-SSU) package, else the names. */
 	v = offserv_pkgprops_get(st.props, "KB Article Number");
 	info->kb = offserv_kb_from_text(v);
-	if (!info->kb && main_pc && main_pc->kb && dup_into(&info->kb, main_pc->kb))
+	if (!info->kb && main_pc && main_pc->kb && upd_dup_into(&info->kb, main_pc->kb))
 		goto out;
 	for (size_t i = 0; i < st.n && !info->kb; i++)
 		if (!st.e[i].is_ssu)
@@ -473,38 +464,39 @@ static offserv_status msu_read_info(void *ctx, const char *path,
 		for (size_t i = 0; i < st.n && !main_pc; i++)
 			if (st.e[i].pc && st.e[i].pc->mum)
 				main_pc = st.e[i].pc;
-	if (!info->kb && main_pc && main_pc->kb && dup_into(&info->kb, main_pc->kb))
+	if (!info->kb && main_pc && main_pc->kb && upd_dup_into(&info->kb, main_pc->kb))
 		goto out;
 	if (main_pc) {
 		const struct offserv_mum *mum = main_pc->mum;
 		const char *title = mum->display_name;
 		if (!title || !strcasecmp(title, "default"))
 			title = mum->description;
-		if (dup_into(&info->title, title) || dup_into(&info->description, mum->description) ||
-		    dup_into(&info->release_type, mum->release_type) ||
-		    dup_into(&info->arch, offserv_arch_display(mum->id.arch)) ||
-		    dup_into(&info->support_link, mum->support_information))
+		if (upd_dup_into(&info->title, title) ||
+		    upd_dup_into(&info->description, mum->description) ||
+		    upd_dup_into(&info->release_type, mum->release_type) ||
+		    upd_dup_into(&info->arch, offserv_arch_display(mum->id.arch)) ||
+		    upd_dup_into(&info->support_link, mum->support_information))
 			goto out;
 	}
 	if (!info->release_type &&
-	    dup_into(&info->release_type, offserv_pkgprops_get(st.props, "Package Type")))
+	    upd_dup_into(&info->release_type, offserv_pkgprops_get(st.props, "Package Type")))
 		goto out;
 	if ((v = offserv_pkgprops_get(st.props, "Processor Architecture")) != NULL) {
 		free(info->arch);
 		info->arch = NULL;
-		if (dup_into(&info->arch, offserv_arch_display(v)))
+		if (upd_dup_into(&info->arch, offserv_arch_display(v)))
 			goto out;
 	}
 	v = offserv_pkgprops_get(st.props, "Product Name");
 	if (!v)
 		v = offserv_pkgprops_get(st.props, "Applies to");
-	if (dup_into(&info->product, v) ||
-	    dup_into(&info->build_date, offserv_pkgprops_get(st.props, "Build Date")))
+	if (upd_dup_into(&info->product, v) ||
+	    upd_dup_into(&info->build_date, offserv_pkgprops_get(st.props, "Build Date")))
 		goto out;
 	if ((v = offserv_pkgprops_get(st.props, "Support Link")) != NULL) {
 		free(info->support_link);
 		info->support_link = NULL;
-		if (dup_into(&info->support_link, v))
+		if (upd_dup_into(&info->support_link, v))
 			goto out;
 	}
 	s = OFFSERV_OK;
@@ -620,6 +612,7 @@ static const struct offserv_update_format_ops msu_ops = {
 
 OFFSERV_PLUGIN_EXPORT const struct offserv_plugin offserv_plugin = {
 	.abi_version = OFFSERV_PLUGIN_ABI_VERSION,
+	.abi_minor = OFFSERV_PLUGIN_ABI_MINOR,
 	.name = "msu",
 	.kind = OFFSERV_PLUGIN_UPDATE_FORMAT,
 	.version = PACKAGE_VERSION,

@@ -31,6 +31,29 @@ const char *offserv_applicability_name(enum offserv_applicability v)
 	return "unknown";
 }
 
+const char *offserv_applicability_rule_name(enum offserv_applicability_rule r)
+{
+	switch (r) {
+	case OFFSERV_RULE_APPLIES:
+		return "applies";
+	case OFFSERV_RULE_ARCH:
+		return "architecture";
+	case OFFSERV_RULE_ALREADY_INSTALLED:
+		return "already installed";
+	case OFFSERV_RULE_SUPERSEDED:
+		return "superseded";
+	case OFFSERV_RULE_PARENT_MISSING:
+		return "parent missing";
+	case OFFSERV_RULE_PARENT_TOO_OLD:
+		return "parent too old";
+	case OFFSERV_RULE_PARENT_MISMATCH:
+		return "parent version does not match";
+	case OFFSERV_RULE_SERVICING_STACK:
+		return "servicing stack too old";
+	}
+	return "unknown";
+}
+
 const char *offserv_arch_to_image(const char *arch)
 {
 	if (!arch)
@@ -244,6 +267,23 @@ static bool version_satisfies(const struct offserv_parent *par, const char *requ
 	return true;
 }
 
+/* Is the installed @p have older than every alternative of @p par with its name? */
+static bool parent_older(const struct offserv_parent *par, const struct parsed *have)
+{
+	bool any = false;
+
+	for (size_t a = 0; a < par->n_ids; a++) {
+		const struct offserv_identity *want = &par->ids[a];
+
+		if (!want->name || !want->version || strcasecmp(want->name, have->id.name) != 0)
+			continue;
+		if (offserv_version_compare(have->id.version, want->version) >= 0)
+			return false;
+		any = true;
+	}
+	return any;
+}
+
 static bool parent_requires_presence(const struct offserv_parent *par)
 {
 	return !par->disposition || strcasecmp(par->disposition, "detect") == 0;
@@ -284,9 +324,11 @@ static void describe_parent(const struct offserv_parent *par, char *buf, size_t 
 /* The check */
 
 static offserv_status verdict(struct offserv_applicability_result *out,
-                              enum offserv_applicability v, offserv_status hr)
+                              enum offserv_applicability v, enum offserv_applicability_rule rule,
+                              offserv_status hr)
 {
 	out->verdict = v;
+	out->rule = rule;
 	out->hr = hr;
 	return OFFSERV_OK;
 }
@@ -319,7 +361,8 @@ offserv_status offserv_applicability_check(const struct offserv_installed_packag
 		snprintf(out->explain, sizeof(out->explain),
 		         "%s %s is built for %s; the image index is %s", id->name, id->version,
 		         id->arch, img);
-		return verdict(out, OFFSERV_NOT_APPLICABLE_ARCH, OFFSERV_CBS_E_NOT_APPLICABLE);
+		return verdict(out, OFFSERV_NOT_APPLICABLE_ARCH, OFFSERV_RULE_ARCH,
+		               OFFSERV_CBS_E_NOT_APPLICABLE);
 	}
 
 	inst = parse_installed(installed, n_installed);
@@ -350,7 +393,8 @@ offserv_status offserv_applicability_check(const struct offserv_installed_packag
 			snprintf(out->explain, sizeof(out->explain),
 			         "%s %s is already in the image (%s); it is not applied again", id->name,
 			         id->version, offserv_package_state_name(same->state));
-			ret = verdict(out, OFFSERV_ALREADY_INSTALLED, OFFSERV_E_ALREADY_EXISTS);
+			ret = verdict(out, OFFSERV_ALREADY_INSTALLED, OFFSERV_RULE_ALREADY_INSTALLED,
+			              OFFSERV_E_ALREADY_EXISTS);
 			goto done;
 		}
 		if (higher || same) {
@@ -363,7 +407,8 @@ offserv_status offserv_applicability_check(const struct offserv_installed_packag
 				snprintf(out->explain, sizeof(out->explain),
 				         "%s %s is recorded as superseded in the image", id->name,
 				         id->version);
-			ret = verdict(out, OFFSERV_SUPERSEDED, OFFSERV_CBS_E_NOT_APPLICABLE);
+			ret = verdict(out, OFFSERV_SUPERSEDED, OFFSERV_RULE_SUPERSEDED,
+			              OFFSERV_CBS_E_NOT_APPLICABLE);
 			goto done;
 		}
 	}
@@ -394,17 +439,22 @@ offserv_status offserv_applicability_check(const struct offserv_installed_packag
 			}
 		}
 		if (!found) {
+			enum offserv_applicability_rule rule = OFFSERV_RULE_PARENT_MISSING;
 			char needs[400];
 
 			describe_parent(par, needs, sizeof(needs));
-			if (near)
+			if (near) {
 				snprintf(out->explain, sizeof(out->explain),
 				         "%s needs %s; the image has %s %s, which does not match",
 				         id->name, needs, near->id.name, near->id.version);
-			else
+				rule = parent_older(par, near) ? OFFSERV_RULE_PARENT_TOO_OLD
+				                               : OFFSERV_RULE_PARENT_MISMATCH;
+			} else {
 				snprintf(out->explain, sizeof(out->explain),
 				         "%s needs %s, and the image has none of them", id->name, needs);
-			ret = verdict(out, OFFSERV_NOT_APPLICABLE_PARENT, OFFSERV_CBS_E_NOT_APPLICABLE);
+			}
+			ret = verdict(out, OFFSERV_NOT_APPLICABLE_PARENT, rule,
+			              OFFSERV_CBS_E_NOT_APPLICABLE);
 			goto done;
 		}
 	}
@@ -418,14 +468,15 @@ offserv_status offserv_applicability_check(const struct offserv_installed_packag
 			snprintf(out->explain, sizeof(out->explain),
 			         "%s needs servicing stack %s; the image has %s: apply a servicing stack update first",
 			         id->name, pkg->installer->version, have);
-			ret = verdict(out, OFFSERV_NEEDS_NEWER_SSU, OFFSERV_CBS_E_NEW_SERVICING_STACK_REQUIRED);
+			ret = verdict(out, OFFSERV_NEEDS_NEWER_SSU, OFFSERV_RULE_SERVICING_STACK,
+			              OFFSERV_CBS_E_NEW_SERVICING_STACK_REQUIRED);
 			goto done;
 		}
 	}
 
 	snprintf(out->explain, sizeof(out->explain), "%s %s applies to this %s image", id->name,
 	         id->version, img);
-	ret = verdict(out, OFFSERV_APPLICABLE, OFFSERV_OK);
+	ret = verdict(out, OFFSERV_APPLICABLE, OFFSERV_RULE_APPLIES, OFFSERV_OK);
 done:
 	free_parsed(inst, n_installed);
 	return ret;

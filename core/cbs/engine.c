@@ -177,7 +177,21 @@ static void *grow(void *arrp, size_t *n, size_t size)
 /* ---------------------------------------------------------------------- */
 /* Run state                                                               */
 
+/* What a run does to each index. */
+enum run_op {
+	RUN_INSTALL = 0, /* offserv_engine_service() */
+	RUN_REMOVE,      /* offserv_engine_remove() */
+	RUN_CLEANUP,     /* offserv_engine_cleanup() */
+	RUN_REVERT,      /* offserv_engine_revert_pending() */
+};
+
+struct store_view;
+
 struct run {
+	enum run_op op;
+	const char *log_method;        /* the provider method dism.log names */
+	const char *const *identities; /* RUN_REMOVE: the packages to remove */
+	unsigned cleanup_flags;        /* RUN_CLEANUP: OFFSERV_CLEANUP_* */
 	const struct offserv_engine_options *o;
 	const struct offserv_engine_package *pkgs;
 	size_t n_pkgs;
@@ -225,6 +239,9 @@ struct index_state {
 	size_t stack_entry;   /* installed[] entry standing for the servicing stack, or SIZE_MAX */
 	struct staged_op *ops; /* files and links for the change set, one per image path */
 	size_t n_ops;
+	char **deletes;        /* image paths to delete (removal, cleanup), before the additions */
+	size_t n_deletes;
+	struct store_view *view; /* packages and their components (removal, cleanup, analysis) */
 	int pending_needed;
 	int changed;
 };
@@ -369,11 +386,25 @@ static offserv_status target_link(struct run *r, struct index_state *ix, const c
 	return offserv_wim_changeset_link(ix->cs, target, link_path, r->err, sizeof(r->err));
 }
 
+static offserv_status dir_delete(struct run *r, const char *path);
+
 static offserv_status target_apply(struct run *r, struct index_state *ix)
 {
-	if (r->image_dir)
-		return offserv_dirtree_changeset_apply(ix->dcs, r->err, sizeof(r->err));
-	return offserv_wim_changeset_apply(ix->cs, ix->work, r->err, sizeof(r->err));
+	offserv_status s = OFFSERV_OK;
+
+	if (r->image_dir) {
+		/* As in a WIM change set: deletes first, then the additions. */
+		for (size_t i = 0; i < ix->n_deletes && OFFSERV_SUCCEEDED(s); i++)
+			s = dir_delete(r, ix->deletes[i]);
+		if (OFFSERV_SUCCEEDED(s))
+			s = offserv_dirtree_changeset_apply(ix->dcs, r->err, sizeof(r->err));
+		return s;
+	}
+	for (size_t i = 0; i < ix->n_deletes && OFFSERV_SUCCEEDED(s); i++)
+		s = offserv_wim_changeset_delete(ix->cs, ix->deletes[i], r->err, sizeof(r->err));
+	if (OFFSERV_SUCCEEDED(s))
+		s = offserv_wim_changeset_apply(ix->cs, ix->work, r->err, sizeof(r->err));
+	return s;
 }
 
 static void logf_both(struct run *r, int level, const char *fmt, ...) OFFSERV_PRINTF(3, 4);
@@ -388,7 +419,8 @@ static void logf_both(struct run *r, int level, const char *fmt, ...)
 	va_end(ap);
 	offserv_logfile_write(r->o->sms_log, level, NULL, "%s", msg);
 	offserv_dismlog_provider(r->o->dism_log, level, "DISM Package Manager", "CDISMPackageManager",
-	                         "Internal_InstallPackage", OFFSERV_OK, "%s", msg);
+	                         r->log_method ? r->log_method : "Internal_InstallPackage",
+	                         OFFSERV_OK, "%s", msg);
 }
 
 /*
@@ -1710,6 +1742,8 @@ static offserv_status service_package(struct run *r, struct index_state *ix, siz
 /* ---------------------------------------------------------------------- */
 /* One index                                                               */
 
+static void store_view_free(struct store_view *v);
+
 static void index_state_free(struct index_state *ix)
 {
 	offserv_hive_close(ix->software);
@@ -1729,6 +1763,10 @@ static void index_state_free(struct index_state *ix)
 		free(ix->ops[i].sd);
 	}
 	free(ix->ops);
+	for (size_t i = 0; i < ix->n_deletes; i++)
+		free(ix->deletes[i]);
+	free(ix->deletes);
+	store_view_free(ix->view);
 	if (ix->work)
 		offserv_rmtree(ix->work, NULL, 0);
 	free(ix->work);
@@ -1809,53 +1847,78 @@ static char *dir_arch(struct index_state *ix)
 	return strdup("x64");
 }
 
-/* Remember the first failure; returns it as the run's status. */
-static offserv_status service_index(struct run *r, int index, offserv_status *first_failure)
+/*
+ * Read what every operation needs of an index: its scratch folder, its
+ * architecture, the three hives (scratch copies) and the registered
+ * packages.  @p ix is freed by the caller with index_state_free().
+ */
+static offserv_status index_setup(struct run *r, struct index_state *ix, int index)
 {
-	struct index_state ix;
 	struct offserv_wim_index wi;
 	offserv_status s;
 	char *name = NULL;
 
-	memset(&ix, 0, sizeof(ix));
-	ix.index = index;
-	ix.stack_entry = SIZE_MAX;
+	memset(ix, 0, sizeof(*ix));
+	ix->index = index;
+	ix->stack_entry = SIZE_MAX;
 	if (asprintf(&name, "index%d", index) < 0)
 		return OFFSERV_E_OUTOFMEMORY;
 	r->cur_index = index;
-	ix.work = offserv_path_join(r->o->scratch_dir, name);
+	ix->work = offserv_path_join(r->o->scratch_dir, name);
 	free(name);
-	if (!ix.work)
+	if (!ix->work)
 		return OFFSERV_E_OUTOFMEMORY;
-	s = offserv_mkdir_p(ix.work, r->err, sizeof(r->err));
+	s = offserv_mkdir_p(ix->work, r->err, sizeof(r->err));
 	if (OFFSERV_FAILED(s))
-		goto out;
+		return s;
 	if (r->wim) {
 		memset(&wi, 0, sizeof(wi));
 		s = offserv_wim_get_index(r->wim, index, &wi, r->err, sizeof(r->err));
 		if (OFFSERV_FAILED(s))
-			goto out;
-		ix.arch = wi.base.arch ? strdup(wi.base.arch) : strdup("x64");
+			return s;
+		ix->arch = wi.base.arch ? strdup(wi.base.arch) : strdup("x64");
 		offserv_wim_index_clear(&wi);
 		logf_both(r, OFFSERV_LOG_INFO, "Servicing index %d of %s", index, r->target);
 	} else {
 		logf_both(r, OFFSERV_LOG_INFO, "Servicing the offline image %s", r->target);
 	}
-	s = open_hive(r, &ix, "SOFTWARE", 1, &ix.software, &ix.software_local);
+	s = open_hive(r, ix, "SOFTWARE", 1, &ix->software, &ix->software_local);
 	if (OFFSERV_SUCCEEDED(s))
-		s = open_hive(r, &ix, "SYSTEM", 0, &ix.system, &ix.system_local);
+		s = open_hive(r, ix, "SYSTEM", 0, &ix->system, &ix->system_local);
 	if (OFFSERV_SUCCEEDED(s))
-		s = open_hive(r, &ix, "COMPONENTS", 0, &ix.components, &ix.components_local);
-	if (OFFSERV_SUCCEEDED(s) && !ix.arch && !(ix.arch = dir_arch(&ix)))
+		s = open_hive(r, ix, "COMPONENTS", 0, &ix->components, &ix->components_local);
+	if (OFFSERV_SUCCEEDED(s) && !ix->arch && !(ix->arch = dir_arch(ix)))
 		s = OFFSERV_E_OUTOFMEMORY;
 	if (OFFSERV_SUCCEEDED(s))
-		s = read_installed(r, &ix);
+		s = read_installed(r, ix);
+	return s;
+}
+
+static offserv_status op_index(struct run *r, struct index_state *ix,
+                               offserv_status *first_failure);
+
+/* Remember the first failure; returns it as the run's status. */
+static offserv_status service_index(struct run *r, int index, offserv_status *first_failure)
+{
+	struct index_state ix;
+	offserv_status s;
+
+	s = index_setup(r, &ix, index);
 	if (OFFSERV_SUCCEEDED(s))
 		s = target_changeset_new(r, &ix);
 	if (OFFSERV_FAILED(s))
 		goto out;
 
-	for (size_t i = 0; i < r->n_pkgs; i++) {
+	if (r->op != RUN_INSTALL) {
+		s = op_index(r, &ix, first_failure);
+		if (s == OFFSERV_E_ABORT || r->cancelled) {
+			s = OFFSERV_E_ABORT;
+			goto out;
+		}
+		if (OFFSERV_FAILED(s))
+			goto out;
+	}
+	for (size_t i = 0; r->op == RUN_INSTALL && i < r->n_pkgs; i++) {
 		offserv_status ps = service_package(r, &ix, i);
 
 		if (ps == OFFSERV_E_ABORT || r->cancelled) {
@@ -1954,6 +2017,14 @@ static int wim_progress(void *ctx, uint64_t done, uint64_t total, const char *wh
 	return emit_progress(r, &p, base + span * frac);
 }
 
+/* Whether an outcome stands for a change the commit makes. */
+static int outcome_changes(enum offserv_outcome o)
+{
+	return o == OFFSERV_OUTCOME_INSTALLED || o == OFFSERV_OUTCOME_INSTALL_PENDING ||
+	       o == OFFSERV_OUTCOME_REMOVED || o == OFFSERV_OUTCOME_CLEANED ||
+	       o == OFFSERV_OUTCOME_REVERTED;
+}
+
 /* A cancelled run: every package of every index says so, unless it had a verdict. */
 static void mark_cancelled(struct run *r)
 {
@@ -1962,8 +2033,7 @@ static void mark_cancelled(struct run *r)
 	for (size_t i = 0; i < rep->n_results; i++) {
 		struct offserv_engine_result *res = &rep->results[i];
 
-		if (res->outcome == OFFSERV_OUTCOME_INSTALLED ||
-		    res->outcome == OFFSERV_OUTCOME_INSTALL_PENDING ||
+		if (outcome_changes(res->outcome) ||
 		    res->outcome == OFFSERV_OUTCOME_NOT_ATTEMPTED) {
 			res->outcome = OFFSERV_OUTCOME_CANCELLED;
 			res->status = OFFSERV_E_ABORT;
@@ -2051,12 +2121,13 @@ static offserv_status run_service(struct run *r, char *err, size_t errlen)
 		         r->err);
 		for (size_t i = 0; i < report->n_results; i++) {
 			struct offserv_engine_result *res = &report->results[i];
-			if (res->outcome == OFFSERV_OUTCOME_INSTALLED ||
-			    res->outcome == OFFSERV_OUTCOME_INSTALL_PENDING) {
+			if (outcome_changes(res->outcome)) {
 				res->outcome = OFFSERV_OUTCOME_NOT_ATTEMPTED;
 				res->status = fs;
 				free(res->message);
-				res->message = strdup("rolled back: another package failed and continue-on-error is off");
+				res->message = strdup(r->op == RUN_INSTALL
+				                      ? "rolled back: another package failed and continue-on-error is off"
+				                      : "rolled back: the operation failed and continue-on-error is off");
 			}
 		}
 		report->committed = 0;
@@ -2084,8 +2155,7 @@ static offserv_status run_service(struct run *r, char *err, size_t errlen)
 			}
 			for (size_t i = 0; i < report->n_results; i++) {
 				struct offserv_engine_result *res = &report->results[i];
-				if (res->outcome == OFFSERV_OUTCOME_INSTALLED ||
-				    res->outcome == OFFSERV_OUTCOME_INSTALL_PENDING) {
+				if (outcome_changes(res->outcome)) {
 					res->outcome = OFFSERV_OUTCOME_FAILED;
 					res->status = s;
 				}
@@ -2149,15 +2219,1566 @@ void offserv_engine_report_clear(struct offserv_engine_report *report)
 	memset(report, 0, sizeof(*report));
 }
 
-/* Package removal and component store cleanup: not implemented yet. */
+/* ---------------------------------------------------------------------- */
+/* What the image holds: packages and the components they own              */
 
-static offserv_status not_yet(struct offserv_engine_report *report, const char *what, char *err,
-                              size_t errlen)
+/*
+ * Removal, cleanup and analysis work from the package manifests the image
+ * keeps in Windows\servicing\Packages: each registered package's .mum (and
+ * the nested .mum files it names, when they are there) lists its
+ * components; a component is owned by every registered package that lists
+ * it.  COMPONENTS' c! values say the same thing, but the hive is optional
+ * and the manifests are what Windows itself re-reads.
+ */
+
+struct view_comp {
+	char *key_form;
+	struct offserv_identity id;
+	size_t pkg; /* the owner, in store_view.pkgs */
+};
+
+struct view_pkg {
+	char *identity;
+	uint32_t state;
+	struct offserv_mum *mum; /* NULL: servicing\Packages has no readable manifest */
+	int missing_nested;      /* a nested .mum it names is not in servicing\Packages */
+	int removed;             /* removed by this run */
+	int cleaned;             /* payload removed by this run's cleanup */
+};
+
+struct store_view {
+	struct view_pkg *pkgs;
+	size_t n_pkgs;
+	struct view_comp *comps;
+	size_t n_comps;
+	char *mum_dir; /* local folder holding the image's .mum files, NULL when none */
+	size_t n_fetched;
+};
+
+static void store_view_free(struct store_view *v)
 {
+	if (!v)
+		return;
+	for (size_t i = 0; i < v->n_pkgs; i++) {
+		free(v->pkgs[i].identity);
+		offserv_mum_free(v->pkgs[i].mum);
+	}
+	free(v->pkgs);
+	for (size_t i = 0; i < v->n_comps; i++) {
+		free(v->comps[i].key_form);
+		offserv_identity_clear(&v->comps[i].id);
+	}
+	free(v->comps);
+	free(v->mum_dir);
+	free(v);
+}
+
+static int pkg_alive(const struct store_view *v, size_t p)
+{
+	return !v->pkgs[p].removed && v->pkgs[p].state != OFFSERV_STATE_ABSENT;
+}
+
+static offserv_status view_add_updates(struct store_view *v, size_t pkg,
+                                       const struct offserv_mum *mum, int depth)
+{
+	for (size_t i = 0; i < mum->n_updates; i++) {
+		const struct offserv_mum_update *u = &mum->updates[i];
+
+		if (u->kind == OFFSERV_UPDATE_COMPONENT) {
+			struct view_comp *c;
+			char *kf = offserv_identity_key_form(&u->id);
+
+			if (!kf || !safe_name(kf)) {
+				free(kf);
+				continue;
+			}
+			c = grow(&v->comps, &v->n_comps, sizeof(*c));
+			if (!c) {
+				free(kf);
+				return OFFSERV_E_OUTOFMEMORY;
+			}
+			c->key_form = kf;
+			c->pkg = pkg;
+			if (OFFSERV_FAILED(offserv_identity_copy(&c->id, &u->id)))
+				return OFFSERV_E_OUTOFMEMORY;
+		} else if (u->kind == OFFSERV_UPDATE_PACKAGE) {
+			char *ident = offserv_identity_package_string(&u->id), *rel = NULL, *path = NULL;
+			struct offserv_mum *nested = NULL;
+			offserv_status s = OFFSERV_OK;
+
+			if (!ident || asprintf(&rel, "%s.mum", ident) < 0) {
+				free(ident);
+				return OFFSERV_E_OUTOFMEMORY;
+			}
+			free(ident);
+			if (depth < NESTED_DEPTH_MAX && v->mum_dir && safe_name(rel))
+				path = find_ci(v->mum_dir, rel);
+			free(rel);
+			if (!path || OFFSERV_FAILED(offserv_mum_load(path, &nested, NULL, 0))) {
+				v->pkgs[pkg].missing_nested = 1;
+			} else {
+				s = view_add_updates(v, pkg, nested, depth + 1);
+			}
+			offserv_mum_free(nested);
+			free(path);
+			if (OFFSERV_FAILED(s))
+				return s;
+		}
+	}
+	return OFFSERV_OK;
+}
+
+/* The image's packages and their components, read once per index. */
+static offserv_status view_build(struct run *r, struct index_state *ix)
+{
+	struct store_view *v = calloc(1, sizeof(*v));
+	offserv_status s = OFFSERV_OK;
+
+	if (!v)
+		return OFFSERV_E_OUTOFMEMORY;
+	ix->view = v;
+	if (r->image_dir) {
+		if (OFFSERV_FAILED(offserv_dirtree_resolve(r->image_dir, "Windows/servicing/Packages",
+		                                           &v->mum_dir))) {
+			free(v->mum_dir);
+			v->mum_dir = NULL;
+		}
+	} else {
+		const char *pattern[1] = {"Windows/servicing/Packages/*.mum"};
+		char **locals = NULL;
+
+		if (OFFSERV_SUCCEEDED(offserv_wim_extract(r->wim, ix->index, pattern, 1, ix->work,
+		                                          OFFSERV_WIM_EXTRACT_GLOB, &locals, r->err,
+		                                          sizeof(r->err)))) {
+			v->mum_dir = locals[0];
+			locals[0] = NULL;
+			offserv_wim_strv_free(locals, 1);
+		}
+		r->err[0] = '\0';
+	}
+	for (size_t i = 0; i < ix->n_installed && OFFSERV_SUCCEEDED(s); i++) {
+		struct view_pkg *p;
+		char *rel = NULL, *path = NULL;
+
+		if (i == ix->stack_entry)
+			continue;
+		p = grow(&v->pkgs, &v->n_pkgs, sizeof(*p));
+		if (!p || !(p->identity = strdup(ix->installed[i].identity)))
+			return OFFSERV_E_OUTOFMEMORY;
+		p->state = ix->installed[i].state;
+		if (!v->mum_dir || !safe_name(p->identity))
+			continue;
+		if (asprintf(&rel, "%s.mum", p->identity) < 0)
+			return OFFSERV_E_OUTOFMEMORY;
+		path = find_ci(v->mum_dir, rel);
+		free(rel);
+		if (path && OFFSERV_FAILED(offserv_mum_load(path, &p->mum, NULL, 0)))
+			p->mum = NULL;
+		free(path);
+		if (p->mum)
+			s = view_add_updates(v, v->n_pkgs - 1, p->mum, 0);
+	}
+	return s;
+}
+
+static size_t view_find_pkg(const struct store_view *v, const char *identity)
+{
+	for (size_t i = 0; i < v->n_pkgs; i++)
+		if (strcasecmp(v->pkgs[i].identity, identity) == 0)
+			return i;
+	return SIZE_MAX;
+}
+
+/* Whether a package other than @p except (alive) owns the component @p kf. */
+static int comp_owned_by_other(const struct store_view *v, const char *kf, size_t except)
+{
+	for (size_t i = 0; i < v->n_comps; i++)
+		if (v->comps[i].pkg != except && pkg_alive(v, v->comps[i].pkg) &&
+		    strcasecmp(v->comps[i].key_form, kf) == 0)
+			return 1;
+	return 0;
+}
+
+static int str_eq_ci(const char *a, const char *b)
+{
+	return strcasecmp(a ? a : "", b ? b : "") == 0;
+}
+
+/* Same component apart from its version. */
+static int same_family(const struct offserv_identity *a, const struct offserv_identity *b)
+{
+	const char *la = a->language && strcasecmp(a->language, "neutral") ? a->language : "";
+	const char *lb = b->language && strcasecmp(b->language, "neutral") ? b->language : "";
+
+	return str_eq_ci(a->name, b->name) && str_eq_ci(a->arch, b->arch) &&
+	       str_eq_ci(a->token, b->token) && str_eq_ci(la, lb) &&
+	       str_eq_ci(a->version_scope, b->version_scope) && str_eq_ci(a->type, b->type);
+}
+
+/*
+ * The highest version of @p c's component family below (@p dir < 0) or
+ * above (@p dir > 0) @p c's version that a live package other than
+ * @p except owns; SIZE_MAX when none.
+ */
+static size_t other_version(const struct store_view *v, const struct view_comp *c, size_t except,
+                            int dir)
+{
+	size_t best = SIZE_MAX;
+
+	for (size_t i = 0; i < v->n_comps; i++) {
+		const struct view_comp *o = &v->comps[i];
+		int cmp;
+
+		if (o->pkg == except || !pkg_alive(v, o->pkg) || !same_family(&o->id, &c->id))
+			continue;
+		cmp = offserv_version_compare(o->id.version, c->id.version);
+		if ((dir < 0 && cmp >= 0) || (dir > 0 && cmp <= 0))
+			continue;
+		if (best == SIZE_MAX ||
+		    (dir < 0 && offserv_version_compare(o->id.version, v->comps[best].id.version) > 0))
+			best = i;
+	}
+	return best;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Deletions and the state the run has staged so far                      */
+
+static int path_under(const char *path, const char *top)
+{
+	size_t n = strlen(top);
+
+	return strncasecmp(path, top, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+/* Whether this run already deletes @p path or a folder above it. */
+static int path_deleted(const struct index_state *ix, const char *path)
+{
+	for (size_t i = 0; i < ix->n_deletes; i++)
+		if (path_under(path, ix->deletes[i]))
+			return 1;
+	return 0;
+}
+
+static void drop_op(struct index_state *ix, size_t i)
+{
+	free(ix->ops[i].path);
+	free(ix->ops[i].src);
+	free(ix->ops[i].sd);
+	ix->ops[i] = ix->ops[--ix->n_ops];
+}
+
+/*
+ * Delete @p path from the image (recursively for a folder).  Files and
+ * links this run staged at or below it are dropped; a path the image does
+ * not have is not an error.
+ */
+static offserv_status stage_delete(struct run *r, struct index_state *ix, const char *path)
+{
+	char *copy;
+
+	for (size_t i = ix->n_ops; i-- > 0;) {
+		if (path_under(ix->ops[i].path, path) ||
+		    (ix->ops[i].link && path_under(ix->ops[i].src, path)))
+			drop_op(ix, i);
+	}
+	if (path_deleted(ix, path) || !target_exists(r, ix, path))
+		return OFFSERV_OK;
+	copy = strdup(path);
+	if (!copy || !grow(&ix->deletes, &ix->n_deletes, sizeof(*ix->deletes))) {
+		free(copy);
+		return OFFSERV_E_OUTOFMEMORY;
+	}
+	ix->deletes[ix->n_deletes - 1] = copy;
+	ix->changed = 1;
+	return OFFSERV_OK;
+}
+
+/* The directory backend's delete, run when the change set is applied. */
+static offserv_status dir_delete(struct run *r, const char *path)
+{
+	char *local = NULL;
+	struct stat st;
+	offserv_status s = OFFSERV_OK;
+
+	if (OFFSERV_FAILED(offserv_dirtree_resolve(r->image_dir, path, &local))) {
+		free(local);
+		return OFFSERV_OK;
+	}
+	if (lstat(local, &st) == 0) {
+		if (S_ISDIR(st.st_mode)) {
+			s = offserv_rmtree(local, r->err, sizeof(r->err));
+		} else if (unlink(local) != 0) {
+			s = offserv_status_from_errno(errno);
+			snprintf(r->err, sizeof(r->err), "%s: cannot delete: %s", local, strerror(errno));
+		}
+	}
+	free(local);
+	return s;
+}
+
+/* What identifies a file's data: its inode (hard-link group) and its digest. */
+struct file_facts {
+	int exists;
+	uint64_t inode;     /* WIM hard-link group (0: unknown), or st_ino */
+	uint64_t dev;
+	uint32_t nlinks;
+	uint64_t size;
+	int have_sha1;
+	uint8_t sha1[20];
+};
+
+static void target_facts(struct run *r, struct index_state *ix, const char *path,
+                         struct file_facts *f)
+{
+	memset(f, 0, sizeof(*f));
+	if (path_deleted(ix, path))
+		return;
+	if (r->image_dir) {
+		char *local = NULL;
+		struct stat st;
+
+		if (offserv_dirtree_resolve(r->image_dir, path, &local) == OFFSERV_OK &&
+		    lstat(local, &st) == 0 && S_ISREG(st.st_mode)) {
+			f->exists = 1;
+			f->inode = (uint64_t)st.st_ino;
+			f->dev = (uint64_t)st.st_dev;
+			f->nlinks = (uint32_t)st.st_nlink;
+			f->size = (uint64_t)st.st_size;
+		}
+		free(local);
+	} else {
+		struct offserv_wim_stat st;
+
+		memset(&st, 0, sizeof(st));
+		if (offserv_wim_stat(r->wim, ix->index, path, 0, &st, NULL, 0) == OFFSERV_OK &&
+		    !st.is_dir) {
+			f->exists = 1;
+			f->inode = st.num_links > 1 ? st.hard_link_group_id : 0;
+			f->nlinks = st.num_links;
+			f->size = st.size;
+			f->have_sha1 = st.has_sha1;
+			memcpy(f->sha1, st.sha1, 20);
+		}
+		offserv_wim_stat_clear(&st);
+	}
+}
+
+static int local_same_content(const char *root, const char *a, const char *b)
+{
+	char *la = NULL, *lb = NULL;
+	uint8_t da[32], db[32];
+	int same = 0;
+
+	if (offserv_dirtree_resolve(root, a, &la) == OFFSERV_OK &&
+	    offserv_dirtree_resolve(root, b, &lb) == OFFSERV_OK &&
+	    offserv_sha256_file(la, da, NULL, NULL, 0) == OFFSERV_OK &&
+	    offserv_sha256_file(lb, db, NULL, NULL, 0) == OFFSERV_OK)
+		same = memcmp(da, db, 32) == 0;
+	free(la);
+	free(lb);
+	return same;
+}
+
+/*
+ * Whether the projection @p dest is (as this run leaves it so far) the
+ * store file @p store: a link to it, or a file with the same data.
+ */
+static int projection_is(struct run *r, struct index_state *ix, const char *dest,
+                         const char *store)
+{
+	struct file_facts fd, fs;
+
+	for (size_t i = 0; i < ix->n_ops; i++)
+		if (strcasecmp(ix->ops[i].path, dest) == 0)
+			return ix->ops[i].link && strcasecmp(ix->ops[i].src, store) == 0;
+	target_facts(r, ix, dest, &fd);
+	target_facts(r, ix, store, &fs);
+	if (!fd.exists || !fs.exists)
+		return 0;
+	if (fd.inode && fd.inode == fs.inode && fd.dev == fs.dev)
+		return 1;
+	if (fd.size != fs.size)
+		return 0;
+	if (r->image_dir)
+		return local_same_content(r->image_dir, dest, store);
+	return fd.have_sha1 && fs.have_sha1 && memcmp(fd.sha1, fs.sha1, 20) == 0;
+}
+
+/* Read a component manifest from the store (NULL and a message when it cannot be read). */
+static struct offserv_manifest *store_manifest(struct run *r, struct index_state *ix,
+                                               const char *kf)
+{
+	char *path = NULL, *local = NULL, *dir = NULL, *sub = NULL;
+	struct offserv_manifest *m = NULL;
+
+	if (asprintf(&path, "Windows/WinSxS/Manifests/%s.manifest", kf) < 0 ||
+	    asprintf(&sub, "fetch%zu", ix->view->n_fetched++) < 0 ||
+	    !(dir = offserv_path_join(ix->work, sub))) {
+		free(path);
+		free(sub);
+		return NULL;
+	}
+	if (!path_deleted(ix, path) &&
+	    OFFSERV_SUCCEEDED(offserv_mkdir_p(dir, r->err, sizeof(r->err))) &&
+	    OFFSERV_SUCCEEDED(target_fetch(r, ix, path, dir, &local)) &&
+	    OFFSERV_FAILED(offserv_manifest_load(local, &m, r->err, sizeof(r->err))))
+		m = NULL;
+	if (!m && !r->err[0])
+		snprintf(r->err, sizeof(r->err), "the component store has no manifest %s.manifest", kf);
+	free(path);
+	free(sub);
+	free(dir);
+	free(local);
+	return m;
+}
+
+/* "Windows/System32/x.dll" for a manifest file with a destination, else NULL. */
+static char *manifest_dest(const struct offserv_manifest_file *f)
+{
+	char *dir = NULL, *name = NULL, *out = NULL;
+
+	if (!f->destination_path || !*f->destination_path)
+		return NULL;
+	if (OFFSERV_SUCCEEDED(offserv_resolve_destination(f->destination_path, &dir, NULL, 0)) &&
+	    OFFSERV_SUCCEEDED(offserv_path_sanitize(f->name, &name, NULL, 0)) &&
+	    asprintf(&out, "%s%s%s", dir, *dir ? "/" : "", name) < 0)
+		out = NULL;
+	free(dir);
+	free(name);
+	return out;
+}
+
+static char *manifest_store_path(const char *kf, const struct offserv_manifest_file *f)
+{
+	char *name = NULL, *out = NULL;
+
+	if (OFFSERV_SUCCEEDED(offserv_path_sanitize(f->name, &name, NULL, 0)) &&
+	    asprintf(&out, "Windows/WinSxS/%s/%s", kf, name) < 0)
+		out = NULL;
+	free(name);
+	return out;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Registry values a component declared                                    */
+
+/* The hive and the key path (CurrentControlSet resolved) of a manifest key. */
+static offserv_status reg_target(struct index_state *ix, const char *key_name,
+                                 struct offserv_hive **h, char **path)
+{
+	enum reg_hive hive;
+	offserv_status s = map_registry_key(key_name, &hive, path, NULL, 0);
+
+	if (OFFSERV_FAILED(s))
+		return s;
+	*h = hive == REG_SYSTEM ? ix->system : ix->software;
+	if (!*h) {
+		free(*path);
+		*path = NULL;
+		return OFFSERV_E_FILE_NOT_FOUND;
+	}
+	if (hive == REG_SYSTEM && strncasecmp(*path, "CurrentControlSet", 17) == 0 &&
+	    ((*path)[17] == '\0' || (*path)[17] == '\\')) {
+		char *ccs = NULL, *np = NULL;
+
+		if (OFFSERV_FAILED(offserv_hive_current_control_set(*h, &ccs, NULL, 0)))
+			ccs = strdup("ControlSet001");
+		if (!ccs || asprintf(&np, "%s%s", ccs, *path + 17) < 0) {
+			free(ccs);
+			return OFFSERV_E_OUTOFMEMORY;
+		}
+		free(ccs);
+		free(*path);
+		*path = np;
+	}
+	return OFFSERV_OK;
+}
+
+static int key_is_empty(struct offserv_hive *h, offserv_hive_key k)
+{
+	char **names = NULL;
+	size_t n1 = 1, n2 = 1;
+
+	if (OFFSERV_SUCCEEDED(offserv_hive_subkeys(h, k, &names, &n1, NULL, 0)))
+		offserv_hive_free_names(names);
+	names = NULL;
+	if (OFFSERV_SUCCEEDED(offserv_hive_value_names(h, k, &names, &n2, NULL, 0)))
+		offserv_hive_free_names(names);
+	return n1 == 0 && n2 == 0;
+}
+
+/*
+ * Take away the values @p m declared, then the keys it declared that are
+ * left empty, and their empty parents -- never a key in the first two
+ * levels of a hive ("Microsoft\Windows", "ControlSet001\Services").
+ */
+static offserv_status unregister_values(struct run *r, struct index_state *ix,
+                                        const struct offserv_manifest *m)
+{
+	for (size_t i = 0; i < m->n_regkeys; i++) {
+		const struct offserv_manifest_regkey *rk = &m->regkeys[i];
+		struct offserv_hive *h = NULL;
+		char *path = NULL;
+		offserv_hive_key k;
+
+		if (OFFSERV_FAILED(reg_target(ix, rk->key_name, &h, &path)))
+			continue;
+		if (OFFSERV_SUCCEEDED(offserv_hive_find(h, 0, path, &k, NULL, 0))) {
+			for (size_t j = 0; j < rk->n_values; j++)
+				(void)offserv_hive_delete_value(h, k, rk->values[j].name ? rk->values[j].name : "",
+				                                NULL, 0);
+			for (;;) {
+				size_t depth = 1;
+				char *slash;
+
+				for (const char *c = path; *c; c++)
+					depth += *c == '\\';
+				if (depth <= 2 || OFFSERV_FAILED(offserv_hive_find(h, 0, path, &k, NULL, 0)) ||
+				    !key_is_empty(h, k))
+					break;
+				if (OFFSERV_FAILED(offserv_hive_delete_key(h, 0, path, r->err, sizeof(r->err)))) {
+					free(path);
+					return OFFSERV_E_UNEXPECTED;
+				}
+				slash = strrchr(path, '\\');
+				if (!slash)
+					break;
+				*slash = '\0';
+			}
+		}
+		free(path);
+	}
+	return OFFSERV_OK;
+}
+
+/* Write the values @p m declares (an earlier component's, restored). */
+static offserv_status register_values(struct run *r, struct index_state *ix,
+                                      const struct offserv_manifest *m)
+{
+	for (size_t i = 0; i < m->n_regkeys; i++) {
+		const struct offserv_manifest_regkey *rk = &m->regkeys[i];
+		struct offserv_hive *h = NULL;
+		char *path = NULL;
+		offserv_hive_key k;
+		offserv_status s;
+
+		if (OFFSERV_FAILED(reg_target(ix, rk->key_name, &h, &path)))
+			continue;
+		s = offserv_hive_create(h, 0, path, &k, r->err, sizeof(r->err));
+		for (size_t j = 0; j < rk->n_values && OFFSERV_SUCCEEDED(s); j++)
+			s = offserv_hive_set_value(h, k, rk->values[j].name ? rk->values[j].name : "",
+			                           (uint32_t)rk->values[j].type, rk->values[j].data,
+			                           rk->values[j].len, r->err, sizeof(r->err));
+		free(path);
+		if (OFFSERV_FAILED(s))
+			return s;
+	}
+	return OFFSERV_OK;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Registration                                                            */
+
+static void delete_value_if_any(struct offserv_hive *h, const char *key, const char *name)
+{
+	offserv_hive_key k;
+
+	if (h && OFFSERV_SUCCEEDED(offserv_hive_find(h, 0, key, &k, NULL, 0)))
+		(void)offserv_hive_delete_value(h, k, name, NULL, 0);
+}
+
+static offserv_status delete_key_if_any(struct run *r, struct offserv_hive *h, const char *key)
+{
+	offserv_hive_key k;
+
+	if (!h || OFFSERV_FAILED(offserv_hive_find(h, 0, key, &k, NULL, 0)))
+		return OFFSERV_OK;
+	return offserv_hive_delete_key(h, 0, key, r->err, sizeof(r->err));
+}
+
+/*
+ * Take package @p p's registration away: its CBS key, its PackageIndex
+ * entry, its deployment and c! marks in COMPONENTS, its .mum and .cat.
+ */
+static offserv_status unregister_package(struct run *r, struct index_state *ix, size_t p)
+{
+	struct view_pkg *vp = &ix->view->pkgs[p];
+	char *path = NULL, *pkf = vp->mum ? lower_key_form(&vp->mum->id) : NULL;
+	offserv_status s;
+
+	if (asprintf(&path, CBS_KEY "\\Packages\\%s", vp->identity) < 0) {
+		free(pkf);
+		return OFFSERV_E_OUTOFMEMORY;
+	}
+	s = delete_key_if_any(r, ix->software, path);
+	free(path);
+	path = NULL;
+	if (OFFSERV_SUCCEEDED(s)) {
+		struct offserv_identity id;
+
+		memset(&id, 0, sizeof(id));
+		if (OFFSERV_SUCCEEDED(offserv_identity_parse_package_string(vp->identity, &id))) {
+			char *idx = NULL;
+			offserv_hive_key k;
+
+			free(id.version);
+			id.version = strdup("0.0.0.0");
+			idx = id.version ? offserv_identity_package_string(&id) : NULL;
+			if (idx && asprintf(&path, CBS_KEY "\\PackageIndex\\%s", idx) >= 0) {
+				delete_value_if_any(ix->software, path, vp->identity);
+				if (OFFSERV_SUCCEEDED(offserv_hive_find(ix->software, 0, path, &k, NULL, 0)) &&
+				    key_is_empty(ix->software, k))
+					s = offserv_hive_delete_key(ix->software, 0, path, r->err,
+					                            sizeof(r->err));
+			}
+			free(idx);
+			free(path);
+			path = NULL;
+		}
+		offserv_identity_clear(&id);
+	}
+	if (OFFSERV_SUCCEEDED(s) && ix->components && pkf) {
+		char *vname = NULL;
+
+		if (asprintf(&path, "CanonicalData\\Deployments\\%s", pkf) < 0 ||
+		    asprintf(&vname, "c!%s", pkf) < 0) {
+			s = OFFSERV_E_OUTOFMEMORY;
+		} else {
+			s = delete_key_if_any(r, ix->components, path);
+			for (size_t i = 0; i < ix->view->n_comps && OFFSERV_SUCCEEDED(s); i++) {
+				char *ck = NULL;
+
+				if (ix->view->comps[i].pkg != p)
+					continue;
+				if (asprintf(&ck, "DerivedData\\Components\\%s", ix->view->comps[i].key_form) < 0) {
+					s = OFFSERV_E_OUTOFMEMORY;
+					break;
+				}
+				delete_value_if_any(ix->components, ck, vname);
+				free(ck);
+			}
+		}
+		free(vname);
+		free(path);
+		path = NULL;
+	}
+	if (OFFSERV_SUCCEEDED(s) && asprintf(&path, "Windows/servicing/Packages/%s.mum", vp->identity) >= 0) {
+		s = stage_delete(r, ix, path);
+		free(path);
+		path = NULL;
+		if (OFFSERV_SUCCEEDED(s) &&
+		    asprintf(&path, "Windows/servicing/Packages/%s.cat", vp->identity) >= 0)
+			s = stage_delete(r, ix, path);
+	}
+	free(path);
+	free(pkf);
+	ix->changed = 1;
+	return s;
+}
+
+static offserv_status set_pkg_state(struct run *r, struct index_state *ix, size_t p,
+                                    uint32_t state)
+{
+	char *path = NULL;
+	offserv_hive_key k;
+	offserv_status s;
+
+	if (asprintf(&path, CBS_KEY "\\Packages\\%s", ix->view->pkgs[p].identity) < 0)
+		return OFFSERV_E_OUTOFMEMORY;
+	s = offserv_hive_find(ix->software, 0, path, &k, r->err, sizeof(r->err));
+	if (OFFSERV_SUCCEEDED(s))
+		s = offserv_hive_set_dword(ix->software, k, "CurrentState", state, r->err,
+		                           sizeof(r->err));
+	free(path);
+	if (OFFSERV_SUCCEEDED(s)) {
+		ix->view->pkgs[p].state = state;
+		s = set_installed_state(ix, ix->view->pkgs[p].identity, state);
+		ix->changed = 1;
+	}
+	return s;
+}
+
+/*
+ * After @p p is gone: the highest remaining package of its family (same
+ * name and architecture) that is superseded returns to Installed, unless
+ * a live package of the family with a higher version still supersedes it.
+ */
+static offserv_status unsupersede(struct run *r, struct index_state *ix, size_t p)
+{
+	struct store_view *v = ix->view;
+	struct offserv_identity pid, best_id;
+	size_t best = SIZE_MAX;
+	offserv_status s = OFFSERV_OK;
+
+	memset(&pid, 0, sizeof(pid));
+	memset(&best_id, 0, sizeof(best_id));
+	if (OFFSERV_FAILED(offserv_identity_parse_package_string(v->pkgs[p].identity, &pid)))
+		return OFFSERV_OK;
+	for (size_t i = 0; i < v->n_pkgs; i++) {
+		struct offserv_identity id;
+
+		if (i == p || !pkg_alive(v, i))
+			continue;
+		memset(&id, 0, sizeof(id));
+		if (OFFSERV_FAILED(offserv_identity_parse_package_string(v->pkgs[i].identity, &id)))
+			continue;
+		if (str_eq_ci(id.name, pid.name) && str_eq_ci(id.arch, pid.arch) &&
+		    (best == SIZE_MAX || offserv_version_compare(id.version, best_id.version) > 0)) {
+			best = i;
+			offserv_identity_clear(&best_id);
+			best_id = id;
+		} else {
+			offserv_identity_clear(&id);
+		}
+	}
+	if (best != SIZE_MAX && v->pkgs[best].state == OFFSERV_STATE_SUPERSEDED) {
+		s = set_pkg_state(r, ix, best, OFFSERV_STATE_INSTALLED);
+		if (OFFSERV_SUCCEEDED(s))
+			logf_both(r, OFFSERV_LOG_INFO, "Package %s is no longer superseded: Installed",
+			          v->pkgs[best].identity);
+	}
+	offserv_identity_clear(&pid);
+	offserv_identity_clear(&best_id);
+	return s;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Removing one package                                                    */
+
+/* Base packages: part of the image as built, never an update. */
+static int base_release(const struct offserv_mum *m)
+{
+	static const char *const base[] = {"Foundation", "Product", "Feature Pack",
+	                                   "Language Pack", "OnDemand Pack"};
+
+	for (size_t i = 0; m->release_type && i < sizeof(base) / sizeof(base[0]); i++)
+		if (strcasecmp(m->release_type, base[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* One component the removal takes out of the store. */
+struct rm_comp {
+	size_t comp;                   /* in view->comps */
+	struct offserv_manifest *m;
+	int active;                    /* no newer version is present: it is what is projected */
+	size_t earlier;                /* the version to restore, SIZE_MAX when none */
+	struct offserv_manifest *em;   /* its manifest */
+};
+
+static void rm_comps_free(struct rm_comp *rc, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		offserv_manifest_free(rc[i].m);
+		offserv_manifest_free(rc[i].em);
+	}
+	free(rc);
+}
+
+/* The earlier version's file that lands at @p dest, or NULL. */
+static const struct offserv_manifest_file *earlier_file_at(const struct offserv_manifest *em,
+                                                           const char *dest)
+{
+	for (size_t i = 0; em && i < em->n_files; i++) {
+		char *d = manifest_dest(&em->files[i]);
+		int same = d && strcasecmp(d, dest) == 0;
+
+		free(d);
+		if (same)
+			return &em->files[i];
+	}
+	return NULL;
+}
+
+/*
+ * Decide whether package @p p can be removed and what that takes.  Returns
+ * OFFSERV_OK with the components to take out, or
+ * OFFSERV_CBS_E_CANNOT_UNINSTALL with the reason in r->err.
+ */
+static offserv_status plan_removal(struct run *r, struct index_state *ix, size_t p,
+                                   struct rm_comp **out, size_t *n_out)
+{
+	struct store_view *v = ix->view;
+	struct view_pkg *vp = &v->pkgs[p];
+	struct rm_comp *rc = NULL;
+	size_t n = 0;
+	offserv_status s = OFFSERV_OK;
+
+	*out = NULL;
+	*n_out = 0;
+	if (vp->state == OFFSERV_STATE_PERMANENT) {
+		snprintf(r->err, sizeof(r->err), "%s is permanent (CurrentState 0x80: made permanent by /ResetBase)",
+		         vp->identity);
+		return OFFSERV_CBS_E_CANNOT_UNINSTALL;
+	}
+	if (!vp->mum) {
+		snprintf(r->err, sizeof(r->err),
+		         "%s cannot be removed: Windows\\servicing\\Packages holds no readable manifest for it",
+		         vp->identity);
+		return OFFSERV_CBS_E_CANNOT_UNINSTALL;
+	}
+	if (vp->missing_nested) {
+		snprintf(r->err, sizeof(r->err),
+		         "%s cannot be removed: a package manifest it names is not in Windows\\servicing\\Packages",
+		         vp->identity);
+		return OFFSERV_CBS_E_CANNOT_UNINSTALL;
+	}
+	if (vp->mum->permanence && strcasecmp(vp->mum->permanence, "permanent") == 0) {
+		snprintf(r->err, sizeof(r->err), "%s is marked permanent in its manifest", vp->identity);
+		return OFFSERV_CBS_E_CANNOT_UNINSTALL;
+	}
+	if (vp->mum->release_type && strcasecmp(vp->mum->release_type, "Foundation") == 0) {
+		snprintf(r->err, sizeof(r->err), "%s is the image's foundation package", vp->identity);
+		return OFFSERV_CBS_E_CANNOT_UNINSTALL;
+	}
+	for (size_t i = 0; i < v->n_comps; i++) {
+		if (v->comps[i].pkg == p && v->comps[i].id.name &&
+		    strcasecmp(v->comps[i].id.name, SERVICING_STACK_NAME) == 0) {
+			snprintf(r->err, sizeof(r->err), "%s is a servicing stack update", vp->identity);
+			return OFFSERV_CBS_E_CANNOT_UNINSTALL;
+		}
+	}
+	for (size_t i = 0; i < v->n_comps && OFFSERV_SUCCEEDED(s); i++) {
+		const struct view_comp *c = &v->comps[i];
+		struct rm_comp *x;
+		int dup = 0;
+
+		if (c->pkg != p || comp_owned_by_other(v, c->key_form, p))
+			continue;
+		for (size_t j = 0; j < n && !dup; j++)
+			dup = strcasecmp(v->comps[rc[j].comp].key_form, c->key_form) == 0;
+		if (dup)
+			continue;
+		if (!(x = grow(&rc, &n, sizeof(*rc)))) {
+			s = OFFSERV_E_OUTOFMEMORY;
+			break;
+		}
+		x->comp = i;
+		x->earlier = SIZE_MAX;
+		r->err[0] = '\0';
+		x->m = store_manifest(r, ix, c->key_form);
+		if (!x->m) {
+			char inner[512];
+			snprintf(inner, sizeof(inner), "%.500s", r->err);
+			snprintf(r->err, sizeof(r->err), "%.400s cannot be removed: %s", vp->identity, inner);
+			s = OFFSERV_CBS_E_CANNOT_UNINSTALL;
+			break;
+		}
+		x->active = other_version(v, c, p, 1) == SIZE_MAX;
+		if (!x->active)
+			continue;
+		x->earlier = other_version(v, c, p, -1);
+		if (x->earlier != SIZE_MAX) {
+			const char *ekf = v->comps[x->earlier].key_form;
+
+			x->em = store_manifest(r, ix, ekf);
+			if (!x->em) {
+				snprintf(r->err, sizeof(r->err),
+				         "%s cannot be removed: restoring %s needs its manifest, which is no longer in the component store",
+				         vp->identity, ekf);
+				s = OFFSERV_CBS_E_CANNOT_UNINSTALL;
+				break;
+			}
+			for (size_t f = 0; f < x->em->n_files && OFFSERV_SUCCEEDED(s); f++) {
+				char *sp = manifest_store_path(ekf, &x->em->files[f]);
+				struct file_facts ff;
+
+				if (!sp) {
+					s = OFFSERV_E_OUTOFMEMORY;
+					break;
+				}
+				target_facts(r, ix, sp, &ff);
+				if (!ff.exists) {
+					snprintf(r->err, sizeof(r->err),
+					         "%s cannot be removed: restoring %s needs %s, which is no longer in the component store",
+					         vp->identity, ekf, sp);
+					s = OFFSERV_CBS_E_CANNOT_UNINSTALL;
+				}
+				free(sp);
+			}
+		} else if (base_release(vp->mum)) {
+			for (size_t f = 0; f < x->m->n_files && OFFSERV_SUCCEEDED(s); f++) {
+				char *d = manifest_dest(&x->m->files[f]);
+
+				if (d) {
+					snprintf(r->err, sizeof(r->err),
+					         "%s is part of the base image: removing it would take %s away with no earlier version to restore",
+					         vp->identity, d);
+					s = OFFSERV_CBS_E_CANNOT_UNINSTALL;
+				}
+				free(d);
+			}
+		}
+	}
+	if (OFFSERV_FAILED(s)) {
+		rm_comps_free(rc, n);
+		return s;
+	}
+	*out = rc;
+	*n_out = n;
+	return OFFSERV_OK;
+}
+
+/* Project the earlier version's file @p ef again at @p dest. */
+static offserv_status restore_projection(struct run *r, struct index_state *ix, const char *ekf,
+                                         const struct offserv_manifest_file *ef, const char *dest)
+{
+	char *sp = manifest_store_path(ekf, ef), *sub = NULL, *dir = NULL, *local = NULL;
+	uint8_t *sd = NULL;
+	size_t sd_len = 0;
+	uint32_t attributes = 0;
+	offserv_status s;
+
+	if (!sp || asprintf(&sub, "fetch%zu", ix->view->n_fetched++) < 0 ||
+	    !(dir = offserv_path_join(ix->work, sub))) {
+		s = OFFSERV_E_OUTOFMEMORY;
+		goto out;
+	}
+	s = offserv_mkdir_p(dir, r->err, sizeof(r->err));
+	if (OFFSERV_SUCCEEDED(s))
+		s = target_fetch(r, ix, sp, dir, &local);
+	if (OFFSERV_FAILED(s))
+		goto out;
+	/* The store file keeps its own descriptor and attributes; the projection shares them. */
+	(void)target_stat_file(r, ix, sp, &sd, &sd_len, &attributes);
+	s = stage_op(ix, 0, sp, local, sd, sd_len, attributes);
+	if (OFFSERV_SUCCEEDED(s))
+		s = stage_op(ix, 1, dest, sp, NULL, 0, 0);
+	ix->changed = 1;
+out:
+	free(sp);
+	free(sub);
+	free(dir);
+	free(local);
+	free(sd);
+	return s;
+}
+
+static offserv_status remove_component(struct run *r, struct index_state *ix,
+                                       const struct rm_comp *x)
+{
+	struct store_view *v = ix->view;
+	const char *kf = v->comps[x->comp].key_form;
+	const char *ekf = x->earlier != SIZE_MAX ? v->comps[x->earlier].key_form : NULL;
+	char *path = NULL;
+	offserv_status s = OFFSERV_OK;
+
+	if (x->active) {
+		for (size_t f = 0; f < x->m->n_files && OFFSERV_SUCCEEDED(s); f++) {
+			char *dest = manifest_dest(&x->m->files[f]);
+			char *sp = manifest_store_path(kf, &x->m->files[f]);
+			const struct offserv_manifest_file *ef;
+
+			/* Only a projection that is still this component's copy is touched. */
+			if (dest && sp && projection_is(r, ix, dest, sp)) {
+				ef = earlier_file_at(x->em, dest);
+				if (ef)
+					s = restore_projection(r, ix, ekf, ef, dest);
+				else
+					s = stage_delete(r, ix, dest);
+			}
+			free(dest);
+			free(sp);
+		}
+		if (OFFSERV_SUCCEEDED(s))
+			s = unregister_values(r, ix, x->m);
+		if (OFFSERV_SUCCEEDED(s) && x->em)
+			s = register_values(r, ix, x->em);
+	}
+	if (OFFSERV_SUCCEEDED(s) && asprintf(&path, "Windows/WinSxS/%s", kf) >= 0) {
+		s = stage_delete(r, ix, path);
+		free(path);
+		path = NULL;
+		if (OFFSERV_SUCCEEDED(s) &&
+		    asprintf(&path, "Windows/WinSxS/Manifests/%s.manifest", kf) >= 0)
+			s = stage_delete(r, ix, path);
+		free(path);
+		path = NULL;
+	}
+	if (OFFSERV_SUCCEEDED(s) && ix->components &&
+	    asprintf(&path, "DerivedData\\Components\\%s", kf) >= 0) {
+		s = delete_key_if_any(r, ix->components, path);
+		free(path);
+	}
+	ix->changed = 1;
+	return s;
+}
+
+/*
+ * Remove one package from the index.  @p identity is what was asked for;
+ * @p done is the outcome reported on success (Removed or Reverted).
+ * Returns a failure for a package that failed or could not be removed;
+ * verdicts are in the report.
+ */
+static offserv_status remove_package(struct run *r, struct index_state *ix, size_t i,
+                                     const char *identity, enum offserv_outcome done)
+{
+	struct store_view *v = ix->view;
+	struct rm_comp *rc = NULL;
+	size_t n = 0, p;
+	offserv_status s;
+
+	r->err[0] = '\0';
+	if (report_progress(r, ix->index, i, identity, "Removing", 0.0))
+		return OFFSERV_E_ABORT;
+	p = safe_name(identity) ? view_find_pkg(v, identity) : SIZE_MAX;
+	if (p == SIZE_MAX || !pkg_alive(v, p)) {
+		add_result(r, ix->index, i, identity, OFFSERV_OUTCOME_NOT_PRESENT,
+		           OFFSERV_CBS_E_UNKNOWN_UPDATE, "the package is not installed in index %d",
+		           ix->index);
+		logf_both(r, OFFSERV_LOG_ERROR,
+		          "Package %s is not installed on index %d [HRESULT = 0x%08x - %s]", identity,
+		          ix->index, OFFSERV_CBS_E_UNKNOWN_UPDATE,
+		          offserv_status_name(OFFSERV_CBS_E_UNKNOWN_UPDATE));
+		return r->o->continue_on_error ? OFFSERV_OK : OFFSERV_CBS_E_UNKNOWN_UPDATE;
+	}
+	s = plan_removal(r, ix, p, &rc, &n);
+	if (s == OFFSERV_CBS_E_CANNOT_UNINSTALL) {
+		add_result(r, ix->index, i, v->pkgs[p].identity, OFFSERV_OUTCOME_PERMANENT, s, "%s",
+		           r->err);
+		logf_both(r, OFFSERV_LOG_ERROR, "Package %s cannot be removed from index %d: %s [HRESULT = 0x%08x - %s]",
+		          v->pkgs[p].identity, ix->index, r->err, s, offserv_status_name(s));
+		return r->o->continue_on_error ? OFFSERV_OK : s;
+	}
+	if (OFFSERV_FAILED(s)) {
+		add_result(r, ix->index, i, v->pkgs[p].identity, OFFSERV_OUTCOME_FAILED, s, "%s",
+		           r->err);
+		return s;
+	}
+	if (report_progress(r, ix->index, i, v->pkgs[p].identity, "Staging", 0.5)) {
+		rm_comps_free(rc, n);
+		return OFFSERV_E_ABORT;
+	}
+	for (size_t j = 0; j < n && OFFSERV_SUCCEEDED(s); j++)
+		s = remove_component(r, ix, &rc[j]);
+	if (OFFSERV_SUCCEEDED(s))
+		s = unregister_package(r, ix, p);
+	if (OFFSERV_SUCCEEDED(s)) {
+		v->pkgs[p].removed = 1;
+		s = set_installed_state(ix, v->pkgs[p].identity, OFFSERV_STATE_ABSENT);
+	}
+	if (OFFSERV_SUCCEEDED(s))
+		s = unsupersede(r, ix, p);
+	rm_comps_free(rc, n);
+	if (OFFSERV_FAILED(s)) {
+		add_result(r, ix->index, i, v->pkgs[p].identity, OFFSERV_OUTCOME_FAILED, s, "%s",
+		           r->err);
+		logf_both(r, OFFSERV_LOG_ERROR, "Failed to remove package %s from index %d: %s",
+		          v->pkgs[p].identity, ix->index, r->err);
+		return s == OFFSERV_E_OUTOFMEMORY ? s : OFFSERV_E_UNEXPECTED;
+	}
+	add_result(r, ix->index, i, v->pkgs[p].identity, done, OFFSERV_OK,
+	           done == OFFSERV_OUTCOME_REVERTED ? "pending installation reverted"
+	                                            : "removed (%zu components taken out of the store)",
+	           n);
+	logf_both(r, OFFSERV_LOG_INFO, "%s package %s on index %d (%zu components)",
+	          done == OFFSERV_OUTCOME_REVERTED ? "Reverted" : "Removed", v->pkgs[p].identity,
+	          ix->index, n);
+	return OFFSERV_OK;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Component store cleanup                                                 */
+
+struct store_walk {
+	struct run *r;
+	struct index_state *ix;
+	uint64_t bytes;       /* explorer: every name */
+	uint64_t unique;      /* every file once */
+	uint64_t shared;      /* files with another name (outside the store) */
+	uint64_t cache;       /* Temp, Backup, ManifestCache */
+	uint64_t *seen;       /* link groups / inodes counted */
+	size_t n_seen;
+	int linked;           /* a file has another name */
+	char **subdirs;
+	size_t n_subdirs;
+	int in_cache;
+};
+
+static int walk_seen(struct store_walk *w, uint64_t id)
+{
+	uint64_t *slot;
+
+	for (size_t i = 0; i < w->n_seen; i++)
+		if (w->seen[i] == id)
+			return 1;
+	slot = grow(&w->seen, &w->n_seen, sizeof(*w->seen));
+	if (slot)
+		*slot = id;
+	return 0;
+}
+
+static void walk_file(struct store_walk *w, uint64_t size, uint32_t nlinks, uint64_t id)
+{
+	w->bytes += size;
+	if (w->in_cache)
+		w->cache += size;
+	if (nlinks > 1)
+		w->linked = 1;
+	if (nlinks <= 1 || !walk_seen(w, id)) {
+		w->unique += size;
+		if (nlinks > 1)
+			w->shared += size;
+	}
+}
+
+static offserv_status walk_wim_entry(void *ctx, const struct offserv_wim_stat *e)
+{
+	struct store_walk *w = ctx;
+
+	if (e->is_dir) {
+		char *d = strdup(e->path), **slot;
+
+		if (!d || !(slot = grow(&w->subdirs, &w->n_subdirs, sizeof(*w->subdirs)))) {
+			free(d);
+			return OFFSERV_E_OUTOFMEMORY;
+		}
+		*slot = d;
+		return OFFSERV_OK;
+	}
+	walk_file(w, e->size, e->num_links, e->hard_link_group_id);
+	return OFFSERV_OK;
+}
+
+static int cache_folder(const char *path)
+{
+	const char *leaf = strrchr(path, '/');
+
+	leaf = leaf ? leaf + 1 : path;
+	return strcasecmp(leaf, "Temp") == 0 || strcasecmp(leaf, "Backup") == 0 ||
+	       strcasecmp(leaf, "ManifestCache") == 0;
+}
+
+static offserv_status walk_local(struct store_walk *w, const char *dir, int depth)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	offserv_status s = OFFSERV_OK;
+
+	if (!d)
+		return OFFSERV_OK;
+	while ((de = readdir(d)) != NULL && OFFSERV_SUCCEEDED(s)) {
+		char *p;
+		struct stat st;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		p = offserv_path_join(dir, de->d_name);
+		if (!p) {
+			s = OFFSERV_E_OUTOFMEMORY;
+			break;
+		}
+		if (lstat(p, &st) == 0) {
+			if (S_ISDIR(st.st_mode) && depth < 16) {
+				int was = w->in_cache;
+
+				if (depth == 0 && cache_folder(p))
+					w->in_cache = 1;
+				s = walk_local(w, p, depth + 1);
+				w->in_cache = was;
+			} else if (S_ISREG(st.st_mode)) {
+				walk_file(w, (uint64_t)st.st_size, (uint32_t)st.st_nlink,
+				          (uint64_t)st.st_ino);
+			}
+		}
+		free(p);
+	}
+	closedir(d);
+	return s;
+}
+
+/* Whether the image path @p path lies in WinSxS\Temp, \Backup or \ManifestCache. */
+static int in_cache_folder(const char *path)
+{
+	const char *p = path;
+	char first[32];
+	size_t n = 0;
+
+	for (; *p; p++)
+		if (strncasecmp(p, "/WinSxS/", 8) == 0)
+			break;
+	if (!*p)
+		return 0;
+	p += 8;
+	while (p[n] && p[n] != '/' && n < sizeof(first) - 1) {
+		first[n] = p[n];
+		n++;
+	}
+	first[n] = '\0';
+	return cache_folder(first);
+}
+
+/* Walk the image folder @p path (recursively with @p recurse). */
+static offserv_status walk_store(struct run *r, struct index_state *ix, const char *path,
+                                 int recurse, struct store_walk *w)
+{
+	offserv_status s = OFFSERV_OK;
+
+	w->r = r;
+	w->ix = ix;
+	if (path_deleted(ix, path))
+		return OFFSERV_OK;
+	if (r->image_dir) {
+		char *local = NULL;
+
+		if (OFFSERV_SUCCEEDED(offserv_dirtree_resolve(r->image_dir, path, &local)))
+			s = walk_local(w, local, recurse ? 0 : 16);
+		free(local);
+		return s;
+	}
+	{
+		size_t first = w->n_subdirs;
+
+		s = offserv_wim_list(r->wim, ix->index, path, 0, walk_wim_entry, w, NULL, 0);
+		if (s == OFFSERV_E_FILE_NOT_FOUND || s == OFFSERV_E_PATH_NOT_FOUND)
+			s = OFFSERV_OK;
+		for (size_t i = first; recurse && i < w->n_subdirs && OFFSERV_SUCCEEDED(s); i++) {
+			int was = w->in_cache;
+			char *sub = w->subdirs[i];
+
+			if (path_deleted(ix, sub))
+				continue;
+			w->in_cache = in_cache_folder(sub);
+			s = offserv_wim_list(r->wim, ix->index, sub, 0, walk_wim_entry, w, NULL, 0);
+			w->in_cache = was;
+		}
+	}
+	return s;
+}
+
+static void walk_clear(struct store_walk *w)
+{
+	for (size_t i = 0; i < w->n_subdirs; i++)
+		free(w->subdirs[i]);
+	free(w->subdirs);
+	free(w->seen);
+	memset(w, 0, sizeof(*w));
+}
+
+/*
+ * Components a cleanup takes out: every owner is superseded, a newer
+ * version of the component is present (owned by a live package), its
+ * store folder is still there and none of its files has a name outside
+ * it.  @p take[i] is set for each such component of view->comps (one per
+ * key form); @p bytes receives their payload size.
+ */
+static offserv_status cleanup_plan(struct run *r, struct index_state *ix, int *take,
+                                   uint64_t *bytes)
+{
+	struct store_view *v = ix->view;
+	offserv_status s = OFFSERV_OK;
+
+	*bytes = 0;
+	for (size_t i = 0; i < v->n_comps && OFFSERV_SUCCEEDED(s); i++) {
+		const struct view_comp *c = &v->comps[i];
+		int only_superseded = 1, owners = 0, dup = 0;
+		struct store_walk w;
+		char *folder = NULL;
+
+		take[i] = 0;
+		for (size_t j = 0; j < i && !dup; j++)
+			dup = take[j] && strcasecmp(v->comps[j].key_form, c->key_form) == 0;
+		if (dup)
+			continue;
+		for (size_t j = 0; j < v->n_comps; j++) {
+			const struct view_comp *o = &v->comps[j];
+
+			if (!pkg_alive(v, o->pkg) || strcasecmp(o->key_form, c->key_form) != 0)
+				continue;
+			owners++;
+			if (v->pkgs[o->pkg].state != OFFSERV_STATE_SUPERSEDED)
+				only_superseded = 0;
+		}
+		if (!owners || !only_superseded || other_version(v, c, SIZE_MAX, 1) == SIZE_MAX)
+			continue;
+		if (asprintf(&folder, "Windows/WinSxS/%s", c->key_form) < 0)
+			return OFFSERV_E_OUTOFMEMORY;
+		memset(&w, 0, sizeof(w));
+		if (!path_deleted(ix, folder) && target_exists(r, ix, folder)) {
+			s = walk_store(r, ix, folder, 0, &w);
+			if (OFFSERV_SUCCEEDED(s) && !w.linked) {
+				take[i] = 1;
+				*bytes += w.bytes;
+			}
+		}
+		walk_clear(&w);
+		free(folder);
+	}
+	return s;
+}
+
+static offserv_status cleanup_index(struct run *r, struct index_state *ix)
+{
+	struct store_view *v = ix->view;
+	int *take = calloc(v->n_comps ? v->n_comps : 1, sizeof(*take));
+	uint64_t bytes = 0, ft;
+	offserv_status s;
+	size_t reported = 0;
+
+	if (!take)
+		return OFFSERV_E_OUTOFMEMORY;
+	/* As Windows: work queued for the first boot blocks a cleanup. */
+	{
+		int pending = target_exists(r, ix, "Windows/WinSxS/pending.xml");
+
+		for (size_t p = 0; p < v->n_pkgs && !pending; p++)
+			pending = pkg_alive(v, p) && v->pkgs[p].state == OFFSERV_STATE_INSTALL_PENDING;
+		if (pending) {
+			snprintf(r->err, sizeof(r->err),
+			         "index %d has pending actions (Windows\\WinSxS\\pending.xml or a package in Install Pending); revert them first",
+			         ix->index);
+			free(take);
+			return OFFSERV_CBS_E_PENDING;
+		}
+	}
+	if (report_progress(r, ix->index, r->n_pkgs, NULL, "Scanning", 0.0)) {
+		free(take);
+		return OFFSERV_E_ABORT;
+	}
+	s = cleanup_plan(r, ix, take, &bytes);
+	if (OFFSERV_SUCCEEDED(s) && report_progress(r, ix->index, r->n_pkgs, NULL, "Cleaning", 0.1))
+		s = OFFSERV_E_ABORT;
+	for (size_t i = 0; i < v->n_comps && OFFSERV_SUCCEEDED(s); i++) {
+		char *path = NULL;
+
+		if (!take[i])
+			continue;
+		if (asprintf(&path, "Windows/WinSxS/%s", v->comps[i].key_form) < 0)
+			s = OFFSERV_E_OUTOFMEMORY;
+		else
+			s = stage_delete(r, ix, path);
+		free(path);
+		path = NULL;
+		if (OFFSERV_SUCCEEDED(s) &&
+		    asprintf(&path, "Windows/WinSxS/Manifests/%s.manifest", v->comps[i].key_form) >= 0)
+			s = stage_delete(r, ix, path);
+		free(path);
+		path = NULL;
+		if (OFFSERV_SUCCEEDED(s) && ix->components &&
+		    asprintf(&path, "DerivedData\\Components\\%s", v->comps[i].key_form) >= 0)
+			s = delete_key_if_any(r, ix->components, path);
+		free(path);
+		for (size_t j = 0; j < v->n_comps; j++)
+			if (strcasecmp(v->comps[j].key_form, v->comps[i].key_form) == 0)
+				v->pkgs[v->comps[j].pkg].cleaned = 1;
+	}
+	/* /ResetBase: superseded packages whose payload is gone leave the registration. */
+	for (size_t p = 0; p < v->n_pkgs && OFFSERV_SUCCEEDED(s); p++) {
+		int keeps = 0;
+
+		if (!(r->cleanup_flags & OFFSERV_CLEANUP_RESET_BASE) || !pkg_alive(v, p) ||
+		    v->pkgs[p].state != OFFSERV_STATE_SUPERSEDED)
+			continue;
+		for (size_t i = 0; i < v->n_comps && !keeps; i++) {
+			const struct view_comp *c = &v->comps[i];
+			char *folder = NULL;
+
+			if (c->pkg != p)
+				continue;
+			if (asprintf(&folder, "Windows/WinSxS/%s", c->key_form) < 0) {
+				s = OFFSERV_E_OUTOFMEMORY;
+				break;
+			}
+			/* A component it alone owns that stays in the store keeps it registered. */
+			keeps = !comp_owned_by_other(v, c->key_form, p) && !path_deleted(ix, folder) &&
+			        target_exists(r, ix, folder);
+			free(folder);
+		}
+		if (OFFSERV_FAILED(s) || keeps)
+			continue;
+		s = unregister_package(r, ix, p);
+		if (OFFSERV_SUCCEEDED(s)) {
+			v->pkgs[p].removed = 1;
+			v->pkgs[p].cleaned = 1;
+			s = set_installed_state(ix, v->pkgs[p].identity, OFFSERV_STATE_ABSENT);
+		}
+	}
+	if (OFFSERV_SUCCEEDED(s) && (r->cleanup_flags & OFFSERV_CLEANUP_RESET_BASE)) {
+		for (size_t p = 0; p < v->n_pkgs && OFFSERV_SUCCEEDED(s); p++)
+			if (pkg_alive(v, p) && v->pkgs[p].state == OFFSERV_STATE_INSTALLED)
+				s = set_pkg_state(r, ix, p, OFFSERV_STATE_PERMANENT);
+	}
+	/* The time of the cleanup (see offserv_engine_cleanup()). */
+	if (OFFSERV_SUCCEEDED(s)) {
+		offserv_hive_key k;
+
+		ft = offserv_filetime_now();
+		s = offserv_hive_create(ix->software, 0, CBS_KEY, &k, r->err, sizeof(r->err));
+		if (OFFSERV_SUCCEEDED(s))
+			s = offserv_hive_set_qword(ix->software, k, OFFSERV_ENGINE_CLEANUP_VALUE, ft,
+			                           r->err, sizeof(r->err));
+		ix->changed = 1;
+	}
+	for (size_t p = 0; p < v->n_pkgs && OFFSERV_SUCCEEDED(s); p++) {
+		if (!v->pkgs[p].cleaned)
+			continue;
+		add_result(r, ix->index, reported++, v->pkgs[p].identity, OFFSERV_OUTCOME_CLEANED,
+		           OFFSERV_OK, "%s",
+		           v->pkgs[p].removed ? "superseded: its payload and its registration were removed"
+		                              : "superseded: its payload was removed from the component store");
+		logf_both(r, OFFSERV_LOG_INFO, "Cleaned up superseded package %s on index %d",
+		          v->pkgs[p].identity, ix->index);
+	}
+	if (OFFSERV_SUCCEEDED(s))
+		logf_both(r, OFFSERV_LOG_INFO,
+		          "Component store cleanup of index %d: %zu packages, %llu bytes of payload removed%s",
+		          ix->index, reported, (unsigned long long)bytes,
+		          (r->cleanup_flags & OFFSERV_CLEANUP_RESET_BASE) ? "; the installed packages are now permanent" : "");
+	free(take);
+	if (OFFSERV_FAILED(s) && s != OFFSERV_E_ABORT && s != OFFSERV_E_OUTOFMEMORY)
+		s = OFFSERV_E_UNEXPECTED;
+	return s;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Pending actions                                                         */
+
+static offserv_status revert_index(struct run *r, struct index_state *ix,
+                                   offserv_status *first_failure)
+{
+	struct store_view *v = ix->view;
+	size_t k = 0;
+	offserv_status s = OFFSERV_OK;
+
+	for (size_t p = 0; p < v->n_pkgs; p++) {
+		offserv_status ps;
+
+		if (!pkg_alive(v, p) || v->pkgs[p].state != OFFSERV_STATE_INSTALL_PENDING)
+			continue;
+		ps = remove_package(r, ix, k++, v->pkgs[p].identity, OFFSERV_OUTCOME_REVERTED);
+		if (ps == OFFSERV_E_ABORT || r->cancelled)
+			return OFFSERV_E_ABORT;
+		if (OFFSERV_FAILED(ps)) {
+			if (!OFFSERV_FAILED(*first_failure))
+				*first_failure = ps;
+			if (ps == OFFSERV_E_UNEXPECTED || ps == OFFSERV_E_OUTOFMEMORY ||
+			    !r->o->continue_on_error)
+				return ps;
+		}
+	}
+	s = stage_delete(r, ix, "Windows/WinSxS/pending.xml");
+	if (OFFSERV_SUCCEEDED(s) && ix->components) {
+		offserv_hive_key root = offserv_hive_root(ix->components);
+		uint32_t type;
+		uint8_t *data = NULL;
+		size_t len;
+
+		if (OFFSERV_SUCCEEDED(offserv_hive_get_value(ix->components, root, "PendingXmlIdentifier",
+		                                             &type, &data, &len, NULL, 0))) {
+			s = offserv_hive_delete_value(ix->components, root, "PendingXmlIdentifier", r->err,
+			                              sizeof(r->err));
+			ix->changed = 1;
+		}
+		free(data);
+	}
+	if (OFFSERV_SUCCEEDED(s))
+		logf_both(r, OFFSERV_LOG_INFO, "Reverted the pending actions of index %d (%zu packages)",
+		          ix->index, k);
+	return s;
+}
+
+/* The per-index body of removal, cleanup and revert. */
+static offserv_status op_index(struct run *r, struct index_state *ix,
+                               offserv_status *first_failure)
+{
+	offserv_status s = view_build(r, ix);
+
+	if (OFFSERV_FAILED(s))
+		return s;
+	if (r->op == RUN_CLEANUP) {
+		s = cleanup_index(r, ix);
+		if (OFFSERV_FAILED(s) && s != OFFSERV_E_ABORT && !OFFSERV_FAILED(*first_failure))
+			*first_failure = s;
+		return s;
+	}
+	if (r->op == RUN_REVERT)
+		return revert_index(r, ix, first_failure);
+	for (size_t i = 0; i < r->n_pkgs; i++) {
+		offserv_status ps = remove_package(r, ix, i, r->identities[i], OFFSERV_OUTCOME_REMOVED);
+
+		if (ps == OFFSERV_E_ABORT || r->cancelled)
+			return OFFSERV_E_ABORT;
+		if (OFFSERV_FAILED(ps)) {
+			if (!OFFSERV_FAILED(*first_failure))
+				*first_failure = ps;
+			if (ps == OFFSERV_E_UNEXPECTED || ps == OFFSERV_E_OUTOFMEMORY ||
+			    !r->o->continue_on_error) {
+				for (size_t j = i + 1; j < r->n_pkgs; j++)
+					add_result(r, ix->index, j, r->identities[j],
+					           OFFSERV_OUTCOME_NOT_ATTEMPTED, OFFSERV_E_ABORT,
+					           "not attempted: an earlier package failed and continue-on-error is off");
+				return ps;
+			}
+		}
+	}
+	return OFFSERV_OK;
+}
+
+/* ---------------------------------------------------------------------- */
+/* The public operations                                                   */
+
+static offserv_status check_opts(const struct offserv_engine_options *opts, char *err,
+                                 size_t errlen)
+{
+	if (!opts || !opts->scratch_dir || !opts->wim_path == !opts->image_dir) {
+		offserv_set_error(err, errlen,
+		                  "give a scratch folder and exactly one of a WIM or an image folder");
+		return OFFSERV_E_INVALIDARG;
+	}
+	if (opts->image_dir && opts->indexes) {
+		offserv_set_error(err, errlen, "%s: a directory tree has no indexes to choose",
+		                  opts->image_dir);
+		return OFFSERV_E_INVALIDARG;
+	}
+	return OFFSERV_OK;
+}
+
+static offserv_status run_op(enum run_op op, const char *method,
+                             const struct offserv_engine_options *opts,
+                             const char *const *identities, size_t n, unsigned flags,
+                             struct offserv_engine_report *report, char *err, size_t errlen)
+{
+	struct run r;
+	offserv_status s;
+
 	if (report)
 		memset(report, 0, sizeof(*report));
-	offserv_set_error(err, errlen, "%s is not implemented yet", what);
-	return OFFSERV_E_NOTIMPL;
+	if (!report) {
+		offserv_set_error(err, errlen, "no report to fill");
+		return OFFSERV_E_INVALIDARG;
+	}
+	s = check_opts(opts, err, errlen);
+	if (OFFSERV_FAILED(s))
+		return s;
+	for (size_t i = 0; i < n; i++) {
+		if (!identities || !identities[i]) {
+			offserv_set_error(err, errlen, "package identity %zu is missing", i + 1);
+			return OFFSERV_E_INVALIDARG;
+		}
+	}
+	memset(&r, 0, sizeof(r));
+	r.op = op;
+	r.log_method = method;
+	r.identities = identities;
+	r.cleanup_flags = flags;
+	r.o = opts;
+	r.n_pkgs = n;
+	r.report = report;
+	r.image_dir = opts->image_dir;
+	r.target = opts->wim_path ? opts->wim_path : opts->image_dir;
+	r.pkg_identity = calloc(n ? n : 1, sizeof(*r.pkg_identity));
+	if (!r.pkg_identity) {
+		offserv_set_error(err, errlen, "out of memory");
+		return OFFSERV_E_OUTOFMEMORY;
+	}
+	for (size_t i = 0; i < n; i++)
+		r.pkg_identity[i] = strdup(identities[i]);
+	s = run_service(&r, err, errlen);
+	for (size_t i = 0; i < n; i++)
+		free(r.pkg_identity[i]);
+	free(r.pkg_identity);
+	return s;
 }
 
 offserv_status offserv_engine_remove(const struct offserv_engine_options *opts,
@@ -2165,36 +3786,121 @@ offserv_status offserv_engine_remove(const struct offserv_engine_options *opts,
                                      struct offserv_engine_report *report, char *err,
                                      size_t errlen)
 {
-	(void)opts;
-	(void)identities;
-	(void)n;
-	return not_yet(report, "Remove-Package", err, errlen);
+	return run_op(RUN_REMOVE, "Internal_RemovePackage", opts, identities, n, 0, report, err,
+	              errlen);
 }
 
 offserv_status offserv_engine_cleanup(const struct offserv_engine_options *opts, unsigned flags,
                                       struct offserv_engine_report *report, char *err,
                                       size_t errlen)
 {
-	(void)opts;
-	(void)flags;
-	return not_yet(report, "StartComponentCleanup", err, errlen);
+	if (flags & ~OFFSERV_CLEANUP_RESET_BASE) {
+		if (report)
+			memset(report, 0, sizeof(*report));
+		offserv_set_error(err, errlen, "unknown cleanup flags 0x%x", flags);
+		return OFFSERV_E_INVALIDARG;
+	}
+	return run_op(RUN_CLEANUP, "Internal_StartComponentCleanup", opts, NULL, 0, flags, report,
+	              err, errlen);
 }
 
 offserv_status offserv_engine_revert_pending(const struct offserv_engine_options *opts,
                                              struct offserv_engine_report *report, char *err,
                                              size_t errlen)
 {
-	(void)opts;
-	return not_yet(report, "RevertPendingActions", err, errlen);
+	return run_op(RUN_REVERT, "Internal_RevertPendingActions", opts, NULL, 0, 0, report, err,
+	              errlen);
+}
+
+/* FILETIME (100 ns since 1601) to Unix seconds. */
+static int64_t filetime_to_unix(uint64_t ft)
+{
+	return ft < 116444736000000000ull ? 0 : (int64_t)((ft - 116444736000000000ull) / 10000000ull);
 }
 
 offserv_status offserv_engine_analyze(const struct offserv_engine_options *opts, int index,
                                       struct offserv_component_store_info *info, char *err,
                                       size_t errlen)
 {
-	(void)opts;
-	(void)index;
+	struct offserv_engine_report report;
+	struct index_state ix;
+	struct store_walk w;
+	struct run r;
+	offserv_status s;
+	int *take = NULL;
+	uint64_t bytes = 0;
+
 	if (info)
 		memset(info, 0, sizeof(*info));
-	return not_yet(NULL, "AnalyzeComponentStore", err, errlen);
+	s = check_opts(opts, err, errlen);
+	if (OFFSERV_FAILED(s))
+		return s;
+	if (!info || (opts->image_dir && index != 1)) {
+		offserv_set_error(err, errlen, "%s: %s", opts->image_dir ? opts->image_dir : opts->wim_path,
+		                  info ? "a directory tree is index 1" : "no result to fill");
+		return OFFSERV_E_INVALIDARG;
+	}
+	memset(&r, 0, sizeof(r));
+	memset(&report, 0, sizeof(report));
+	memset(&ix, 0, sizeof(ix));
+	memset(&w, 0, sizeof(w));
+	r.op = RUN_CLEANUP;
+	r.log_method = "Internal_AnalyzeComponentStore";
+	r.o = opts;
+	r.report = &report;
+	r.image_dir = opts->image_dir;
+	r.target = opts->wim_path ? opts->wim_path : opts->image_dir;
+	r.n_indexes = 1;
+	if (!r.image_dir) {
+		s = offserv_wim_open(opts->wim_path, OFFSERV_WIM_OPEN_READ, &r.wim, err, errlen);
+		if (OFFSERV_FAILED(s))
+			return s;
+		if (index < 1 || index > offserv_wim_image_count(r.wim)) {
+			offserv_set_error(err, errlen, "%s has no index %d (it has %d)", opts->wim_path,
+			                  index, offserv_wim_image_count(r.wim));
+			offserv_wim_close(r.wim);
+			return OFFSERV_E_INVALIDARG;
+		}
+	}
+	s = index_setup(&r, &ix, index);
+	if (OFFSERV_SUCCEEDED(s))
+		s = view_build(&r, &ix);
+	if (OFFSERV_SUCCEEDED(s))
+		s = walk_store(&r, &ix, "Windows/WinSxS", 1, &w);
+	if (OFFSERV_SUCCEEDED(s)) {
+		info->explorer_size = w.bytes;
+		info->actual_size = w.unique;
+		info->shared_with_windows = w.shared;
+		info->cache_and_temp = w.cache;
+		take = calloc(ix.view->n_comps ? ix.view->n_comps : 1, sizeof(*take));
+		s = take ? cleanup_plan(&r, &ix, take, &bytes) : OFFSERV_E_OUTOFMEMORY;
+	}
+	if (OFFSERV_SUCCEEDED(s)) {
+		struct store_view *v = ix.view;
+		offserv_hive_key k;
+		uint64_t ft = 0;
+
+		info->backups_and_disabled = bytes;
+		for (size_t i = 0; i < v->n_comps; i++)
+			if (take[i])
+				for (size_t j = 0; j < v->n_comps; j++)
+					if (strcasecmp(v->comps[j].key_form, v->comps[i].key_form) == 0)
+						v->pkgs[v->comps[j].pkg].cleaned = 1;
+		for (size_t p = 0; p < v->n_pkgs; p++)
+			info->reclaimable_packages += v->pkgs[p].cleaned ? 1u : 0u;
+		info->cleanup_recommended = info->reclaimable_packages > 0;
+		if (OFFSERV_SUCCEEDED(offserv_hive_find(ix.software, 0, CBS_KEY, &k, NULL, 0)) &&
+		    OFFSERV_SUCCEEDED(offserv_hive_get_qword(ix.software, k, OFFSERV_ENGINE_CLEANUP_VALUE,
+		                                             &ft, NULL, 0)))
+			info->last_cleanup = filetime_to_unix(ft);
+	}
+	if (OFFSERV_FAILED(s))
+		offserv_set_error(err, errlen, "analysing index %d of %s failed: %s", index, r.target,
+		                  r.err[0] ? r.err : offserv_status_name(s));
+	free(take);
+	walk_clear(&w);
+	index_state_free(&ix);
+	offserv_wim_close(r.wim);
+	offserv_engine_report_clear(&report);
+	return s;
 }

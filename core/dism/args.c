@@ -54,7 +54,7 @@ static const struct opt_def opt_defs[DISM_OPT_COUNT] = {
 	[DISM_OPT_DESTINATIONNAME] = {"DestinationName", NULL, 1, 0, 0},
 	[DISM_OPT_COMPRESS] = {"Compress", NULL, 1, 0, 0},
 	[DISM_OPT_BOOTABLE] = {"Bootable", NULL, 0, 0, 0},
-	[DISM_OPT_PACKAGENAME] = {"PackageName", NULL, 1, 0, 0},
+	[DISM_OPT_PACKAGENAME] = {"PackageName", NULL, 1, 1, 0},
 	[DISM_OPT_PACKAGEPATH] = {"PackagePath", NULL, 1, 1, 0},
 	[DISM_OPT_IGNORECHECK] = {"IgnoreCheck", NULL, 0, 0, 0},
 	[DISM_OPT_PREVENTPENDING] = {"PreventPending", NULL, 0, 0, 0},
@@ -121,9 +121,10 @@ static const struct verb_def verb_defs[DISM_VERB_COUNT] = {
 	                           BIT(DISM_OPT_PACKAGEPATH) | BIT(DISM_OPT_IGNORECHECK) |
 	                               BIT(DISM_OPT_PREVENTPENDING),
 	                           BIT(DISM_OPT_PACKAGEPATH), 0, 0, 1},
+	/* Several /PackageName and /PackagePath, mixed, in order: checked in validate(). */
 	[DISM_VERB_REMOVE_PACKAGE] = {"Remove-Package", {NULL, NULL},
-	                              BIT(DISM_OPT_PACKAGENAME) | BIT(DISM_OPT_PACKAGEPATH), 0,
-	                              BIT(DISM_OPT_PACKAGENAME) | BIT(DISM_OPT_PACKAGEPATH), 0, 1},
+	                              BIT(DISM_OPT_PACKAGENAME) | BIT(DISM_OPT_PACKAGEPATH), 0, 0, 0,
+	                              1},
 	[DISM_VERB_CLEANUP_IMAGE] = {"Cleanup-Image", {NULL, NULL},
 	                             BIT(DISM_OPT_REVERTPENDINGACTIONS) |
 	                                 BIT(DISM_OPT_STARTCOMPONENTCLEANUP) | BIT(DISM_OPT_RESETBASE) |
@@ -239,6 +240,10 @@ void dism_args_free(struct dism_args *a)
 	for (size_t i = 0; i < a->n_package_paths; i++)
 		free(a->package_paths[i]);
 	free(a->package_paths);
+	for (size_t i = 0; i < a->n_package_names; i++)
+		free(a->package_names[i]);
+	free(a->package_names);
+	free(a->package_refs);
 	memset(a, 0, sizeof(*a));
 	a->log_level = 3;
 }
@@ -356,10 +361,14 @@ static offserv_status validate(struct dism_args *a, char *err, size_t errlen)
 		offserv_set_error(err, errlen, "The /ResetBase option can only be used with /StartComponentCleanup.");
 		return OFFSERV_E_INVALIDARG;
 	}
-	if ((a->verb == DISM_VERB_GET_PACKAGEINFO || a->verb == DISM_VERB_REMOVE_PACKAGE) &&
-	    a->n_package_paths > 1) {
-		offserv_set_error(err, errlen, "The %s command takes only one /PackagePath.",
-		                  dism_verb_name(a->verb));
+	if (a->verb == DISM_VERB_REMOVE_PACKAGE && a->n_package_refs == 0) {
+		offserv_set_error(err, errlen,
+		                  "The /Remove-Package command needs /PackageName or /PackagePath.");
+		return OFFSERV_E_INVALIDARG;
+	}
+	if (a->verb == DISM_VERB_GET_PACKAGEINFO && a->n_package_refs > 1) {
+		offserv_set_error(err, errlen,
+		                  "The /Get-PackageInfo command takes only one /PackageName or /PackagePath.");
 		return OFFSERV_E_INVALIDARG;
 	}
 
@@ -403,16 +412,34 @@ static offserv_status validate(struct dism_args *a, char *err, size_t errlen)
 	return OFFSERV_OK;
 }
 
-static offserv_status add_package_path(struct dism_args *a, char *v)
+/* Keep one value of a repeatable option (/PackagePath, /PackageName); takes @p v. */
+static offserv_status add_package_ref(struct dism_args *a, int o, char *v)
 {
-	char **n = realloc(a->package_paths, (a->n_package_paths + 1) * sizeof(*n));
+	int is_path = o == DISM_OPT_PACKAGEPATH;
+	char ***list = is_path ? &a->package_paths : &a->package_names;
+	size_t *count = is_path ? &a->n_package_paths : &a->n_package_names;
+	char **n = realloc(*list, (*count + 1) * sizeof(*n));
+	struct dism_package_ref *r;
 
 	if (!n) {
 		free(v);
 		return OFFSERV_E_OUTOFMEMORY;
 	}
-	a->package_paths = n;
-	a->package_paths[a->n_package_paths++] = v;
+	*list = n;
+	r = realloc(a->package_refs, (a->n_package_refs + 1) * sizeof(*r));
+	if (!r) {
+		free(v);
+		return OFFSERV_E_OUTOFMEMORY;
+	}
+	a->package_refs = r;
+	if (!a->value[o] && !(a->value[o] = strdup(v))) {
+		free(v);
+		return OFFSERV_E_OUTOFMEMORY;
+	}
+	n[(*count)++] = v;
+	r[a->n_package_refs].is_path = is_path;
+	r[a->n_package_refs].value = v;
+	a->n_package_refs++;
 	return OFFSERV_OK;
 }
 
@@ -493,7 +520,7 @@ static offserv_status parse_one(struct dism_args *a, const char *arg, char *err,
 	}
 	if (od->multi) {
 		a->present[o] = 1;
-		return add_package_path(a, val);
+		return add_package_ref(a, o, val);
 	}
 	if (a->present[o]) {
 		free(val);
@@ -593,7 +620,7 @@ static const char help_general[] =
 	"  /Get-Packages           - Lists the packages of the image.\n"
 	"  /Get-PackageInfo        - Shows one package.\n"
 	"  /Add-Package            - Adds packages (.cab, .msu, folders) to the image.\n"
-	"  /Remove-Package         - Removes a package from the image.\n"
+	"  /Remove-Package         - Removes packages from the image.\n"
 	"  /Cleanup-Image          - Cleans up the component store of the image.\n"
 	"\n"
 	"OPTIONS:\n"
@@ -688,14 +715,39 @@ static const struct verb_help verb_help[] = {
 	 "  .cab, an .msu, an expanded package folder or its update.mum, or a folder\n"
 	 "  of packages.\n"},
 	{DISM_VERB_REMOVE_PACKAGE,
-	 "/Image:<dir> /Remove-Package {/PackageName:<identity> | /PackagePath:<cab>}\n"
+	 "/Image:<dir> /Remove-Package {/PackageName:<identity> | /PackagePath:<path>}\n"
+	 "    [{/PackageName:<identity> | /PackagePath:<path>} ...]\n"
 	 "\n"
-	 "  Removes a package from the image.\n"},
+	 "  Removes installed packages from the image, in command-line order.\n"
+	 "  /PackageName takes a package identity as /Get-Packages lists it;\n"
+	 "  /PackagePath takes the .cab, expanded folder or update.mum the package\n"
+	 "  was installed from, and removes the package it holds.  The files of the\n"
+	 "  package are taken away or their earlier versions restored, and the\n"
+	 "  packages it superseded are Installed again.  A package that is not in the\n"
+	 "  image fails with 0x800f080c; a permanent one (part of the base image, or\n"
+	 "  kept by /ResetBase) with 0x800f0825.\n"
+	 "\n"
+	 "  Example:\n"
+	 "    dism /Image:/mnt/win /Remove-Package\n"
+	 "      /PackageName:Package_for_RollupFix~31bf3856ad364e35~amd64~~19041.3920.1.2\n"},
 	{DISM_VERB_CLEANUP_IMAGE,
 	 "/Image:<dir> /Cleanup-Image {/RevertPendingActions | /StartComponentCleanup\n"
 	 "    [/ResetBase] | /AnalyzeComponentStore}\n"
 	 "\n"
-	 "  Reverts pending actions or cleans up superseded components.\n"},
+	 "  /StartComponentCleanup removes from the component store (Windows\\WinSxS)\n"
+	 "  the components that only superseded packages own.  With /ResetBase the\n"
+	 "  superseded packages are unregistered too and every installed package\n"
+	 "  becomes permanent: it can no longer be removed.\n"
+	 "\n"
+	 "  /AnalyzeComponentStore reports the size of the component store, what\n"
+	 "  it shares with Windows, what a cleanup could reclaim, the date of the\n"
+	 "  last cleanup and whether a cleanup is recommended.  Nothing is changed.\n"
+	 "\n"
+	 "  /RevertPendingActions removes the packages left Install Pending and the\n"
+	 "  image's pending.xml.\n"
+	 "\n"
+	 "  Example:\n"
+	 "    dism /Image:/mnt/win /Cleanup-Image /StartComponentCleanup /ResetBase\n"},
 };
 
 char *dism_help_text(enum dism_verb verb)

@@ -6,8 +6,9 @@
  * DISM's syntax: options start with '/', names are case-insensitive, a
  * value follows ':' or '=' ("/Index:1", "/index=1"), a value wrapped in
  * double quotes inside one argument ("/LogPath:\"C:\\x y\"") has the quotes
- * removed.  Global options may appear anywhere.  `/PackagePath` may repeat
- * and keeps its order; any other repeated option is an error.  Besides
+ * removed.  Global options may appear anywhere.  `/PackagePath` and
+ * `/PackageName` may repeat (several only where the command takes several)
+ * and keep their order; any other repeated option is an error.  Besides
  * DISM's own options, `/CRLF` and `/ExitCodeFile:<path>` (also spelled
  * `--exit-code-file=<path>`) are offserv extensions.
  *
@@ -89,14 +90,26 @@ enum dism_opt {
 	DISM_OPT_COUNT
 };
 
+/** One /PackageName or /PackagePath, in command-line order. */
+struct dism_package_ref {
+	int is_path;       /**< 1: /PackagePath, 0: /PackageName */
+	const char *value; /**< points into package_paths or package_names */
+};
+
 /** A parsed command line.  Strings are malloc'd and owned by the structure. */
 struct dism_args {
 	enum dism_verb verb;
 	int help;                          /**< "/?" was given */
 	int present[DISM_OPT_COUNT];       /**< option given */
-	char *value[DISM_OPT_COUNT];       /**< its value (NULL for switches and absent ones) */
+	/** Its value (NULL for switches and absent ones); the first one of a
+	 *  repeated /PackageName or /PackagePath. */
+	char *value[DISM_OPT_COUNT];
 	char **package_paths;              /**< every /PackagePath, in command-line order */
 	size_t n_package_paths;
+	char **package_names;              /**< every /PackageName, in command-line order */
+	size_t n_package_names;
+	struct dism_package_ref *package_refs; /**< both, interleaved as given */
+	size_t n_package_refs;
 	unsigned long index;               /**< /Index or /SourceIndex, 0 when absent */
 	int log_level;                     /**< /LogLevel, 3 when absent */
 };

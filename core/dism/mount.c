@@ -218,6 +218,24 @@ static int pid_alive(long pid)
 	return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
 }
 
+static int dir_is_empty(const char *dir);
+
+const char *dism_mount_status(const struct dism_mount_record *r)
+{
+	struct stat sb;
+	int dir_ok;
+
+	if (dism_mount_is_ok(r))
+		return "Ok";
+	if (r->unmounting || stat(r->image_file, &sb) != 0)
+		return "Invalid";
+	if (!r->complete)
+		/* An extraction whose process died holds nothing of the user's. */
+		return pid_alive(r->pid) ? "Invalid" : "Needs Remount";
+	dir_ok = stat(r->mount_dir, &sb) != 0 || (S_ISDIR(sb.st_mode) && dir_is_empty(r->mount_dir));
+	return dir_ok ? "Needs Remount" : "Invalid";
+}
+
 int dism_mount_is_ok(const struct dism_mount_record *r)
 {
 	struct stat sb;
@@ -1078,7 +1096,7 @@ offserv_status dism_cmd_get_mountedimageinfo(struct dism_ctx *c)
 		dism_out_line(c->out, "Image File : %s", v[i].image_file);
 		dism_out_line(c->out, "Image Index : %d", v[i].image_index);
 		dism_out_line(c->out, "Mounted Read/Write : %s", v[i].read_write ? "Yes" : "No");
-		dism_out_line(c->out, "Status : %s", dism_mount_is_ok(&v[i]) ? "Ok" : "Invalid");
+		dism_out_line(c->out, "Status : %s", dism_mount_status(&v[i]));
 		dism_out_blank(c->out);
 	}
 	dism_mount_records_free(v, n);

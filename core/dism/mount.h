@@ -21,9 +21,10 @@
  *   (they inherit their parent's permissions on Windows) and without
  *   alternate data streams.
  *
- * A record's status is Ok when its mount is usable, Invalid when the mount
- * directory is gone, the FUSE mount is dead, or the extraction did not
- * finish (its process died).
+ * A record's status is Ok when its mount is usable; Needs Remount when the
+ * mount directory is gone or empty (a dead FUSE mount) or the extraction
+ * did not finish (its process died); Invalid when nothing but a cleanup
+ * can help (see dism_mount_status()).
  */
 #ifndef OFFSERV_DISM_MOUNT_H
 #define OFFSERV_DISM_MOUNT_H
@@ -79,6 +80,15 @@ void dism_mount_records_free(struct dism_mount_record *v, size_t n);
 
 /** 1 when the mount of @p r is usable ("Status : Ok"), else 0 ("Invalid"). */
 int dism_mount_is_ok(const struct dism_mount_record *r);
+
+/**
+ * The status /Get-MountedImageInfo shows: "Ok" when usable; "Needs
+ * Remount" when /Remount-Image can make it usable again (its directory is
+ * gone or empty, or its extraction was cut short by a process that died);
+ * "Invalid" otherwise (an unmount was interrupted, the image file is gone,
+ * or a dead mount left files behind): only /Cleanup-Mountpoints helps.
+ */
+const char *dism_mount_status(const struct dism_mount_record *r);
 
 /** Remove everything inside @p dir, keeping @p dir itself. */
 offserv_status dism_empty_dir(const char *dir, char *err, size_t errlen);

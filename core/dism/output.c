@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <offserv/engine.h>
+
 #include "dism/output.h"
 
 void dism_out_init(struct dism_out *o, FILE *fp, int crlf, int quiet)
@@ -254,6 +256,70 @@ void dism_format_install_time(time_t t, char *buf, size_t len)
 	         tm.tm_min, ampm);
 }
 
+void dism_format_store_size(uint64_t bytes, char *buf, size_t len)
+{
+	static const char *const units[] = {"KB", "MB", "GB", "TB", "PB", "EB"};
+	double v = (double)bytes;
+	size_t u = 0;
+
+	if (bytes < 1024) {
+		snprintf(buf, len, "%u bytes", (unsigned)bytes);
+		return;
+	}
+	v /= 1024.0;
+	/* Move up while the value, rounded to two decimals, reaches 1024. */
+	while (u + 1 < sizeof(units) / sizeof(units[0]) && v >= 1024.0 - 0.005) {
+		v /= 1024.0;
+		u++;
+	}
+	snprintf(buf, len, "%.2f %s", v, units[u]);
+}
+
+void dism_format_cleanup_date(int64_t t, char *buf, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (t == 0 || !localtime_r(&tt, &tm)) {
+		snprintf(buf, len, "%s", "");
+		return;
+	}
+	snprintf(buf, len, "%04d-%02d-%02d %02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+	         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+char *dism_store_report(const struct offserv_component_store_info *info)
+{
+	char explorer[32], actual[32], shared[32], backups[32], cache[32], date[32];
+	char *text = NULL;
+
+	dism_format_store_size(info->explorer_size, explorer, sizeof(explorer));
+	dism_format_store_size(info->actual_size, actual, sizeof(actual));
+	dism_format_store_size(info->shared_with_windows, shared, sizeof(shared));
+	dism_format_store_size(info->backups_and_disabled, backups, sizeof(backups));
+	dism_format_store_size(info->cache_and_temp, cache, sizeof(cache));
+	dism_format_cleanup_date(info->last_cleanup, date, sizeof(date));
+	if (asprintf(&text,
+	             "Component Store (WinSxS) information:\n"
+	             "\n"
+	             "Windows Explorer Reported Size of Component Store : %s\n"
+	             "\n"
+	             "Actual Size of Component Store : %s\n"
+	             "\n"
+	             "    Shared with Windows : %s\n"
+	             "    Backups and Disabled Features : %s\n"
+	             "    Cache and Temporary Data : %s\n"
+	             "\n"
+	             "Date of Last Cleanup : %s\n"
+	             "\n"
+	             "Number of Reclaimable Packages : %u\n"
+	             "Component Store Cleanup Recommended : %s\n",
+	             explorer, actual, shared, backups, cache, date, info->reclaimable_packages,
+	             info->cleanup_recommended ? "Yes" : "No") < 0)
+		return NULL;
+	return text;
+}
+
 int dism_exit_status(offserv_status st)
 {
 	static const struct {
@@ -270,6 +336,8 @@ int dism_exit_status(offserv_status st)
 		{OFFSERV_CBS_E_INSTALLERS_FAILED, 207},
 		{OFFSERV_DISMAPI_E_UNMOUNT_INCOMPLETE, 208},
 		{OFFSERV_E_NOTIMPL, 209},
+		{OFFSERV_CBS_E_UNKNOWN_UPDATE, 210},
+		{OFFSERV_CBS_E_CANNOT_UNINSTALL, 211},
 	};
 	int w;
 

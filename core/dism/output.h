@@ -102,9 +102,30 @@ void dism_format_image_date(time_t t, char *buf, size_t len);
 void dism_format_install_time(time_t t, char *buf, size_t len);
 
 /**
+ * A size as /AnalyzeComponentStore prints it: "0 bytes", "512 bytes",
+ * "845.77 MB", "8.01 GB" (units of 1024, two decimals from 1 KB up).
+ */
+void dism_format_store_size(uint64_t bytes, char *buf, size_t len);
+
+/**
+ * The date of the last component store cleanup, local time,
+ * "2016-11-01 09:19:31"; "" when @p t is 0 (never cleaned).
+ */
+void dism_format_cleanup_date(int64_t t, char *buf, size_t len);
+
+struct offserv_component_store_info;
+
+/**
+ * The /AnalyzeComponentStore block, from "Component Store (WinSxS)
+ * information:" to "Component Store Cleanup Recommended : Yes|No", LF line
+ * ends, each line ended.  malloc'd, NULL when out of memory.
+ */
+char *dism_store_report(const struct offserv_component_store_info *info);
+
+/**
  * The 8-bit process exit status for a final status: 0 success; a Win32
  * code 1..199 as itself (2, 3, 5, 87, ...); 200 for 3010 (success, restart
- * required); 201..209 for the CBS/DISM codes scripts test
+ * required); 201..211 for the CBS/DISM codes scripts test
  * (see docs/dism.1); 1 for anything else.
  */
 int dism_exit_status(offserv_status st);

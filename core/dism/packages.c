@@ -247,8 +247,15 @@ offserv_status dism_cmd_get_packages(struct dism_ctx *c)
 		return st;
 	dism_print_image_version(c, image_dir);
 	st = offserv_hive_find(h, 0, CBS_PACKAGES_KEY, &pk, err, sizeof(err));
-	if (st == OFFSERV_OK)
+	if (st == OFFSERV_E_FILE_NOT_FOUND) {
+		/* No servicing key: no package was ever registered, an empty list. */
+		dism_log_provider(c, OFFSERV_LOG_INFO, DISM_PROV_PACKAGE, "CDISMPackageManager",
+		                  "Internal_GetPackages", OFFSERV_OK,
+		                  "The image registers no packages (no Packages key)");
+		st = OFFSERV_OK;
+	} else if (st == OFFSERV_OK) {
 		st = offserv_hive_subkeys(h, pk, &names, &n, err, sizeof(err));
+	}
 	if (st) {
 		st = dism_fail(c, st, "The package list of the image could not be read: %s", err);
 		goto out;

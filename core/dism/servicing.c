@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
- * The servicing engine behind /Add-Package and /Get-PackageInfo
- * /PackagePath for an offline directory tree (/Image:).  Update files are
- * staged and expanded through the site's update-format plugins by
- * offserv_apply_updates(), which runs the engine's directory backend.
- * /Remove-Package and /Cleanup-Image are not available yet: they report
- * E_NOTIMPL (0x80004001, exit status 209).
+ * The servicing engine behind /Add-Package, /Remove-Package,
+ * /Cleanup-Image and /Get-PackageInfo /PackagePath for an offline directory
+ * tree (/Image:).  Update files are staged and expanded through the site's
+ * update-format plugins by offserv_apply_updates(), which runs the
+ * engine's directory backend; removal and cleanup call the engine's
+ * directory backend directly, in a scratch folder of their own.
  */
 #include <config.h>
 
@@ -145,6 +145,7 @@ static offserv_status expand_package_path(const char *path, struct strlist *out,
 /* The progress of a run, turned into the program's events. */
 struct add_ctx {
 	const struct dism_servicing_events *ev;
+	const char *verb; /* "Adding", "Removing" */
 	size_t announced; /* packages announced with package_begin */
 };
 
@@ -154,7 +155,7 @@ static void announce(struct add_ctx *c, size_t package, size_t n, const char *id
 		return;
 	c->announced = package + 1;
 	if (c->ev && c->ev->package_begin)
-		c->ev->package_begin(c->ev->ctx, package + 1, n, "Adding", identity);
+		c->ev->package_begin(c->ev->ctx, package + 1, n, c->verb, identity);
 }
 
 static int on_progress(void *ctx, const struct offserv_engine_progress *p)
@@ -249,7 +250,7 @@ offserv_status dism_servicing_add_packages(const struct dism_servicing_request *
 	struct strlist updates = {0};
 	struct offserv_apply_options ao;
 	struct offserv_apply_report rep;
-	struct add_ctx ac = {.ev = ev, .announced = 0};
+	struct add_ctx ac = {.ev = ev, .verb = "Adding", .announced = 0};
 	offserv_status s = OFFSERV_OK;
 
 	*reboot_required = 0;
@@ -280,6 +281,7 @@ offserv_status dism_servicing_add_packages(const struct dism_servicing_request *
 	ao.ignore_check = rq->ignore_check;
 	ao.progress = on_progress;
 	ao.progress_ctx = &ac;
+	ao.dism_log = rq->log;
 	s = offserv_apply_updates(site, &ao, &rep, err, errlen);
 	/* Packages decided before any progress (not applicable, already
 	 * installed) are announced now, in order, before the verdict. */
@@ -312,30 +314,6 @@ out:
 	offserv_site_close(site);
 	strlist_free(&updates);
 	return s;
-}
-
-offserv_status dism_servicing_remove_package(const struct dism_servicing_request *rq,
-                                             const struct dism_servicing_events *ev,
-                                             int *reboot_required, char *err, size_t errlen)
-{
-	(void)rq;
-	(void)ev;
-	*reboot_required = 0;
-	offserv_set_error(err, errlen, NOT_AVAILABLE);
-	return OFFSERV_E_NOTIMPL;
-}
-
-offserv_status dism_servicing_cleanup_image(const struct dism_servicing_request *rq,
-                                            enum dism_cleanup_action action, int reset_base,
-                                            const struct dism_servicing_events *ev, char *err,
-                                            size_t errlen)
-{
-	(void)rq;
-	(void)action;
-	(void)reset_base;
-	(void)ev;
-	offserv_set_error(err, errlen, NOT_AVAILABLE);
-	return OFFSERV_E_NOTIMPL;
 }
 
 static char *dup_or_null(const char *s)
@@ -475,6 +453,87 @@ static offserv_status info_from_mum(const char *mum_path, const char *image_dir,
 	return OFFSERV_OK;
 }
 
+/* A scratch folder of this run under /ScratchDir, $TMPDIR or /tmp; malloc'd. */
+static offserv_status make_scratch(const char *scratch_dir, const char *tag, char **out,
+                                   char *err, size_t errlen)
+{
+	const char *base = scratch_dir ? scratch_dir : getenv("TMPDIR");
+
+	*out = NULL;
+	if (!base || !*base)
+		base = "/tmp";
+	if (asprintf(out, "%s/offserv-%s.XXXXXX", base, tag) < 0) {
+		*out = NULL;
+		return OFFSERV_E_OUTOFMEMORY;
+	}
+	if (!mkdtemp(*out)) {
+		int e = errno;
+		offserv_set_error(err, errlen, "cannot make a scratch folder %s: %s", *out, strerror(e));
+		free(*out);
+		*out = NULL;
+		return offserv_status_from_errno(e);
+	}
+	return OFFSERV_OK;
+}
+
+static void drop_scratch(char *dir)
+{
+	if (dir)
+		offserv_rmtree(dir, NULL, 0);
+	free(dir);
+}
+
+/*
+ * Expand the update file @p path through the plugin that recognises it
+ * into a new scratch folder (*tmp_out, to be removed by the caller even on
+ * failure) and give the manifest of its last package in *mum_out: the
+ * update itself, as a servicing stack in the same file comes first.
+ * Opens the site into *site when it is not open yet.
+ */
+static offserv_status expand_update_file(const char *path, const char *scratch_dir,
+                                         struct offserv_site **site, char **tmp_out,
+                                         char **mum_out, char *err, size_t errlen)
+{
+	const struct offserv_loaded_plugin *pl;
+	struct offserv_expanded_package *ex = NULL;
+	size_t n_ex = 0;
+	char why[1024] = "";
+	offserv_status s = OFFSERV_OK;
+
+	*tmp_out = NULL;
+	*mum_out = NULL;
+	if (!*site)
+		s = open_site(site, err, errlen);
+	if (OFFSERV_FAILED(s))
+		return s;
+	pl = offserv_plugins_probe_update(offserv_site_plugins(*site), path);
+	if (!pl) {
+		offserv_set_error(err, errlen,
+		                  "%s: not a Windows update package that a loaded plugin recognises",
+		                  path);
+		return OFFSERV_CBS_E_INVALID_PACKAGE;
+	}
+	s = make_scratch(scratch_dir, "pkg", tmp_out, err, errlen);
+	if (OFFSERV_FAILED(s))
+		return s;
+	s = pl->desc->ops.update_format->expand(pl->ctx, path, *tmp_out, &ex, &n_ex, why,
+	                                         sizeof(why));
+	if (OFFSERV_FAILED(s)) {
+		offserv_set_error(err, errlen, "%s: %s", path, why);
+	} else if (n_ex == 0) {
+		offserv_set_error(err, errlen, "%s holds no package", path);
+		s = OFFSERV_CBS_E_INVALID_PACKAGE;
+	} else {
+		*mum_out = offserv_path_join(ex[n_ex - 1].dir, ex[n_ex - 1].mum_name
+		                                                   ? ex[n_ex - 1].mum_name
+		                                                   : "update.mum");
+		if (!*mum_out)
+			s = OFFSERV_E_OUTOFMEMORY;
+	}
+	offserv_expanded_packages_free(ex, n_ex);
+	return s;
+}
+
 offserv_status dism_servicing_package_info(const struct dism_servicing_request *rq,
                                            const struct dism_servicing_events *ev,
                                            struct dism_package_info *out, char *err,
@@ -482,10 +541,7 @@ offserv_status dism_servicing_package_info(const struct dism_servicing_request *
 {
 	const char *path = rq->n_package_paths ? rq->package_paths[0] : NULL;
 	struct offserv_site *site = NULL;
-	const struct offserv_loaded_plugin *pl;
-	struct offserv_expanded_package *ex = NULL;
-	size_t n_ex = 0;
-	char *tmp = NULL, *mum = NULL, why[1024] = "";
+	char *tmp = NULL, *mum = NULL;
 	struct stat st;
 	offserv_status s;
 
@@ -506,52 +562,219 @@ offserv_status dism_servicing_package_info(const struct dism_servicing_request *
 		free(mum);
 		return s;
 	}
-	/* An update file: expand it into a scratch folder and read its first package. */
-	s = open_site(&site, err, errlen);
+	/* An update file: expand it into a scratch folder and read its package. */
+	s = expand_update_file(path, rq->scratch_dir, &site, &tmp, &mum, err, errlen);
+	if (OFFSERV_SUCCEEDED(s))
+		s = info_from_mum(mum, rq->image_dir, out, err, errlen);
+	free(mum);
+	drop_scratch(tmp);
+	offserv_site_close(site);
+	return s;
+}
+
+/* ---- /Remove-Package and /Cleanup-Image ------------------------------------ */
+
+/* The package identity a manifest declares, added to @p out. */
+static offserv_status push_mum_identity(const char *mum_path, struct strlist *out, char *err,
+                                        size_t errlen)
+{
+	struct offserv_mum *mum = NULL;
+	char why[1024] = "";
+	char *id;
+	offserv_status s = offserv_mum_load(mum_path, &mum, why, sizeof(why));
+
+	if (OFFSERV_FAILED(s)) {
+		offserv_set_error(err, errlen, "%s: %s", mum_path, why);
+		return s;
+	}
+	id = offserv_identity_package_string(&mum->id);
+	offserv_mum_free(mum);
+	if (!id)
+		return OFFSERV_E_OUTOFMEMORY;
+	s = strlist_push(out, id);
+	free(id);
+	return s;
+}
+
+/* The identities of the packages a /PackagePath of /Remove-Package stands for. */
+static offserv_status push_path_identities(const char *path, const char *scratch_dir,
+                                           struct offserv_site **site, struct strlist *out,
+                                           char *err, size_t errlen)
+{
+	struct strlist files = {0};
+	offserv_status s;
+
+	if (is_expanded_package(path)) {
+		char *mum = has_suffix(path, ".mum") ? strdup(path)
+		                                     : offserv_path_join(path, "update.mum");
+		s = mum ? push_mum_identity(mum, out, err, errlen) : OFFSERV_E_OUTOFMEMORY;
+		free(mum);
+		return s;
+	}
+	s = expand_package_path(path, &files, err, errlen);
+	for (size_t i = 0; i < files.n && OFFSERV_SUCCEEDED(s); i++) {
+		char *tmp = NULL, *mum = NULL;
+
+		if (is_expanded_package(files.v[i])) {
+			s = push_path_identities(files.v[i], scratch_dir, site, out, err, errlen);
+			continue;
+		}
+		s = expand_update_file(files.v[i], scratch_dir, site, &tmp, &mum, err, errlen);
+		if (OFFSERV_SUCCEEDED(s))
+			s = push_mum_identity(mum, out, err, errlen);
+		free(mum);
+		drop_scratch(tmp);
+	}
+	strlist_free(&files);
+	return s;
+}
+
+/* Engine options for the directory tree of @p rq, working in @p scratch. */
+static void engine_options(const struct dism_servicing_request *rq, const char *scratch,
+                           struct add_ctx *ac, struct offserv_engine_options *eo)
+{
+	memset(eo, 0, sizeof(*eo));
+	eo->image_dir = rq->image_dir;
+	eo->scratch_dir = scratch;
+	eo->progress = on_progress;
+	eo->progress_ctx = ac;
+	eo->dism_log = rq->log;
+}
+
+/*
+ * Log each package's verdict, announce those the progress did not, and
+ * on failure put the failed package's own message into @p err.
+ */
+static void report_results(const struct offserv_engine_report *rep, struct add_ctx *ac,
+                           size_t n_announce, offserv_status s, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < rep->n_results; i++) {
+		const struct offserv_engine_result *res = &rep->results[i];
+
+		if (n_announce)
+			announce(ac, res->package, n_announce, res->identity);
+		ev_logf(ac->ev, OFFSERV_FAILED(res->status) ? OFFSERV_LOG_ERROR : OFFSERV_LOG_INFO,
+		        "Package %s: %s (%s) [HRESULT = 0x%08x]",
+		        res->identity ? res->identity : "(unread)", offserv_outcome_name(res->outcome),
+		        res->message ? res->message : "", (unsigned)res->status);
+	}
+	if (OFFSERV_SUCCEEDED(s))
+		return;
+	for (size_t i = 0; i < rep->n_results; i++) {
+		const struct offserv_engine_result *res = &rep->results[i];
+		if (res->status == s && res->message && res->message[0]) {
+			if (res->identity && strstr(res->message, res->identity))
+				offserv_set_error(err, errlen, "%s", res->message);
+			else
+				offserv_set_error(err, errlen, "%s: %s",
+				                  res->identity ? res->identity : "package", res->message);
+			break;
+		}
+	}
+}
+
+offserv_status dism_servicing_remove_package(const struct dism_servicing_request *rq,
+                                             const struct dism_servicing_events *ev,
+                                             int *reboot_required, char *err, size_t errlen)
+{
+	struct offserv_site *site = NULL;
+	struct strlist ids = {0};
+	struct offserv_engine_options eo;
+	struct offserv_engine_report rep;
+	struct add_ctx ac = {.ev = ev, .verb = "Removing", .announced = 0};
+	char *work = NULL;
+	offserv_status s = OFFSERV_OK;
+
+	*reboot_required = 0;
+	memset(&rep, 0, sizeof(rep));
+	for (size_t i = 0; i < rq->n_package_refs && OFFSERV_SUCCEEDED(s); i++) {
+		const struct dism_package_ref *r = &rq->package_refs[i];
+
+		if (r->is_path)
+			s = push_path_identities(r->value, rq->scratch_dir, &site, &ids, err, errlen);
+		else
+			s = strlist_push(&ids, r->value);
+	}
+	offserv_site_close(site);
+	if (OFFSERV_SUCCEEDED(s) && ids.n == 0) {
+		offserv_set_error(err, errlen, "no /PackageName or /PackagePath given");
+		s = OFFSERV_E_INVALIDARG;
+	}
+	for (size_t i = 0; i < ids.n && OFFSERV_SUCCEEDED(s); i++)
+		ev_logf(ev, OFFSERV_LOG_INFO, "Package %zu to remove: %s", i + 1, ids.v[i]);
+	if (OFFSERV_SUCCEEDED(s))
+		s = make_scratch(rq->scratch_dir, "remove", &work, err, errlen);
+	if (OFFSERV_FAILED(s))
+		goto out;
+	engine_options(rq, work, &ac, &eo);
+	s = offserv_engine_remove(&eo, (const char *const *)ids.v, ids.n, &rep, err, errlen);
+	report_results(&rep, &ac, ids.n, s, err, errlen);
+	if (OFFSERV_SUCCEEDED(s)) {
+		*reboot_required = rep.reboot_required;
+		if (ev && ev->progress)
+			ev->progress(ev->ctx, 100.0);
+	}
+	offserv_engine_report_clear(&rep);
+out:
+	drop_scratch(work);
+	strlist_free(&ids);
+	return s;
+}
+
+offserv_status dism_servicing_cleanup_image(const struct dism_servicing_request *rq,
+                                            enum dism_cleanup_action action, int reset_base,
+                                            const struct dism_servicing_events *ev,
+                                            struct offserv_component_store_info *store,
+                                            char *err, size_t errlen)
+{
+	struct offserv_engine_options eo;
+	struct offserv_engine_report rep;
+	struct offserv_component_store_info scratch_info;
+	struct add_ctx ac = {.ev = ev, .verb = "Processing", .announced = 0};
+	char *work = NULL;
+	offserv_status s;
+
+	memset(&rep, 0, sizeof(rep));
+	s = make_scratch(rq->scratch_dir, "cleanup", &work, err, errlen);
 	if (OFFSERV_FAILED(s))
 		return s;
-	pl = offserv_plugins_probe_update(offserv_site_plugins(site), path);
-	if (!pl) {
-		offserv_set_error(err, errlen,
-		                  "%s: not a Windows update package that a loaded plugin recognises",
-		                  path);
-		s = OFFSERV_CBS_E_INVALID_PACKAGE;
-		goto out;
+	engine_options(rq, work, &ac, &eo);
+	/* Progress of a cleanup is a bar, not a list of packages. */
+	ac.announced = (size_t)-1;
+	switch (action) {
+	case DISM_CLEANUP_ANALYZE:
+		if (!store)
+			store = &scratch_info;
+		s = offserv_engine_analyze(&eo, 1, store, err, errlen);
+		if (OFFSERV_SUCCEEDED(s))
+			ev_logf(ev, OFFSERV_LOG_INFO,
+			        "Component store: %llu bytes reported, %llu actual, %llu shared, %llu backups, %llu cache, %u reclaimable packages",
+			        (unsigned long long)store->explorer_size,
+			        (unsigned long long)store->actual_size,
+			        (unsigned long long)store->shared_with_windows,
+			        (unsigned long long)store->backups_and_disabled,
+			        (unsigned long long)store->cache_and_temp, store->reclaimable_packages);
+		break;
+	case DISM_CLEANUP_COMPONENT_CLEANUP:
+		ev_logf(ev, OFFSERV_LOG_INFO, "Starting component cleanup%s",
+		        reset_base ? " with ResetBase" : "");
+		s = offserv_engine_cleanup(&eo, reset_base ? OFFSERV_CLEANUP_RESET_BASE : 0, &rep, err,
+		                           errlen);
+		report_results(&rep, &ac, 0, s, err, errlen);
+		break;
+	case DISM_CLEANUP_REVERT_PENDING:
+		ev_logf(ev, OFFSERV_LOG_INFO, "Reverting pending actions");
+		s = offserv_engine_revert_pending(&eo, &rep, err, errlen);
+		report_results(&rep, &ac, 0, s, err, errlen);
+		break;
+	default:
+		offserv_set_error(err, errlen, "unknown cleanup action %d", (int)action);
+		s = OFFSERV_E_INVALIDARG;
+		break;
 	}
-	if (asprintf(&tmp, "%s/offserv-pkginfo.XXXXXX",
-	             rq->scratch_dir ? rq->scratch_dir
-	                             : (getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp")) < 0) {
-		tmp = NULL;
-		s = OFFSERV_E_OUTOFMEMORY;
-		goto out;
-	}
-	if (!mkdtemp(tmp)) {
-		offserv_set_error(err, errlen, "%s: %s", tmp, strerror(errno));
-		s = offserv_status_from_errno(errno);
-		free(tmp);
-		tmp = NULL;
-		goto out;
-	}
-	s = pl->desc->ops.update_format->expand(pl->ctx, path, tmp, &ex, &n_ex, why, sizeof(why));
-	if (OFFSERV_FAILED(s)) {
-		offserv_set_error(err, errlen, "%s: %s", path, why);
-		goto out;
-	}
-	if (n_ex == 0) {
-		offserv_set_error(err, errlen, "%s holds no package", path);
-		s = OFFSERV_CBS_E_INVALID_PACKAGE;
-		goto out;
-	}
-	/* The last package is the update itself; a servicing stack comes first. */
-	mum = offserv_path_join(ex[n_ex - 1].dir,
-	                        ex[n_ex - 1].mum_name ? ex[n_ex - 1].mum_name : "update.mum");
-	s = mum ? info_from_mum(mum, rq->image_dir, out, err, errlen) : OFFSERV_E_OUTOFMEMORY;
-	free(mum);
-out:
-	offserv_expanded_packages_free(ex, n_ex);
-	if (tmp)
-		offserv_rmtree(tmp, NULL, 0);
-	free(tmp);
-	offserv_site_close(site);
+	if (OFFSERV_SUCCEEDED(s) && ev && ev->progress)
+		ev->progress(ev->ctx, 100.0);
+	offserv_engine_report_clear(&rep);
+	drop_scratch(work);
 	return s;
 }

@@ -14,7 +14,12 @@
 
 #include <stddef.h>
 
+#include <offserv/engine.h>
 #include <offserv/status.h>
+
+#include "dism/args.h"
+
+struct offserv_logfile;
 
 /** What to service. */
 struct dism_servicing_request {
@@ -23,8 +28,12 @@ struct dism_servicing_request {
 	const char *const *package_paths; /**< /PackagePath values, command-line order */
 	size_t n_package_paths;
 	const char *package_name;         /**< /PackageName or NULL */
+	/** /Remove-Package: every /PackageName and /PackagePath, command-line order. */
+	const struct dism_package_ref *package_refs;
+	size_t n_package_refs;
 	int ignore_check;                 /**< /IgnoreCheck */
 	int prevent_pending;              /**< /PreventPending */
+	struct offserv_logfile *log;      /**< dism.log for the engine's lines, or NULL */
 };
 
 /** /Cleanup-Image actions. */
@@ -83,16 +92,29 @@ offserv_status dism_servicing_add_packages(const struct dism_servicing_request *
                                            const struct dism_servicing_events *ev,
                                            int *reboot_required, char *err, size_t errlen);
 
-/** /Remove-Package by name or path. */
+/**
+ * /Remove-Package: every /PackageName and /PackagePath in order, in one
+ * engine run.  A /PackagePath (a .cab or .msu read through the site's
+ * update-format plugins, an expanded folder or its update.mum) stands for
+ * the package it holds.
+ * @retval OFFSERV_CBS_E_UNKNOWN_UPDATE a package is not installed
+ * @retval OFFSERV_CBS_E_CANNOT_UNINSTALL a package is permanent
+ * @retval OFFSERV_E_FILE_NOT_FOUND a /PackagePath does not exist
+ */
 offserv_status dism_servicing_remove_package(const struct dism_servicing_request *rq,
                                              const struct dism_servicing_events *ev,
                                              int *reboot_required, char *err, size_t errlen);
 
-/** /Cleanup-Image. */
+/**
+ * /Cleanup-Image.  For ::DISM_CLEANUP_ANALYZE, @p store receives the
+ * analysis (it may be NULL for the other actions).
+ * @retval OFFSERV_CBS_E_PENDING pending actions block a component cleanup
+ */
 offserv_status dism_servicing_cleanup_image(const struct dism_servicing_request *rq,
                                             enum dism_cleanup_action action, int reset_base,
-                                            const struct dism_servicing_events *ev, char *err,
-                                            size_t errlen);
+                                            const struct dism_servicing_events *ev,
+                                            struct offserv_component_store_info *store,
+                                            char *err, size_t errlen);
 
 /** /Get-PackageInfo /PackagePath: read a package file. */
 offserv_status dism_servicing_package_info(const struct dism_servicing_request *rq,

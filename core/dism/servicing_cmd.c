@@ -3,6 +3,7 @@
 #include <config.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -53,6 +54,9 @@ static offserv_status prepare(struct dism_ctx *c, struct dism_servicing_request 
 	rq->package_paths = (const char *const *)a->package_paths;
 	rq->n_package_paths = a->n_package_paths;
 	rq->package_name = a->value[DISM_OPT_PACKAGENAME];
+	rq->package_refs = a->package_refs;
+	rq->n_package_refs = a->n_package_refs;
+	rq->log = c->log;
 	rq->ignore_check = a->present[DISM_OPT_IGNORECHECK];
 	rq->prevent_pending = a->present[DISM_OPT_PREVENTPENDING];
 	memset(ev, 0, sizeof(*ev));
@@ -104,6 +108,11 @@ offserv_status dism_cmd_remove_package(struct dism_ctx *c)
 
 	if (st)
 		return st;
+	for (size_t i = 0; i < rq.n_package_refs; i++)
+		dism_log_provider(c, OFFSERV_LOG_INFO, DISM_PROV_PACKAGE, "CPackageManagerCLIHandler",
+		                  "Private_ValidateCmdLine", OFFSERV_OK, "Package %s %zu: %s",
+		                  rq.package_refs[i].is_path ? "path" : "name", i + 1,
+		                  rq.package_refs[i].value);
 	st = dism_servicing_remove_package(&rq, &ev, &reboot, err, sizeof(err));
 	return finish(c, st, err, reboot);
 }
@@ -114,7 +123,9 @@ offserv_status dism_cmd_cleanup_image(struct dism_ctx *c)
 	struct dism_servicing_request rq;
 	struct dism_servicing_events ev;
 	enum dism_cleanup_action action;
+	struct offserv_component_store_info info;
 	char err[2048] = "";
+	char *block;
 	offserv_status st = prepare(c, &rq, &ev);
 
 	if (st)
@@ -125,8 +136,21 @@ offserv_status dism_cmd_cleanup_image(struct dism_ctx *c)
 		action = DISM_CLEANUP_COMPONENT_CLEANUP;
 	else
 		action = DISM_CLEANUP_ANALYZE;
-	st = dism_servicing_cleanup_image(&rq, action, a->present[DISM_OPT_RESETBASE], &ev, err,
-	                                  sizeof(err));
+	memset(&info, 0, sizeof(info));
+	st = dism_servicing_cleanup_image(&rq, action, a->present[DISM_OPT_RESETBASE], &ev, &info,
+	                                  err, sizeof(err));
+	if (st == OFFSERV_OK && action == DISM_CLEANUP_ANALYZE) {
+		/* The bar, a blank line, the report, a blank line, then the verdict. */
+		dism_out_progress_end(c->out);
+		block = dism_store_report(&info);
+		if (!block)
+			return dism_fail(c, OFFSERV_E_OUTOFMEMORY, "%s",
+			                 offserv_strerror(OFFSERV_E_OUTOFMEMORY));
+		dism_out_blank(c->out);
+		dism_out_text(c->out, block);
+		dism_out_blank(c->out);
+		free(block);
+	}
 	return finish(c, st, err, 0);
 }
 

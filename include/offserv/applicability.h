@@ -77,6 +77,22 @@ enum offserv_applicability {
 	OFFSERV_NEEDS_NEWER_SSU = 5,
 };
 
+/**
+ * The rule that decided a verdict, finer than the verdict itself: what
+ * `offserv image applicable --explain` shows.  The verdict and its HRESULT
+ * stay the contract; the rule only says which case of it was met.
+ */
+enum offserv_applicability_rule {
+	OFFSERV_RULE_APPLIES = 0,           /**< every rule holds */
+	OFFSERV_RULE_ARCH = 1,              /**< built for another architecture */
+	OFFSERV_RULE_ALREADY_INSTALLED = 2, /**< this version is in the image */
+	OFFSERV_RULE_SUPERSEDED = 3,        /**< a newer version is in the image, or this one is superseded */
+	OFFSERV_RULE_PARENT_MISSING = 4,    /**< no alternative of a `<parent>` is present */
+	OFFSERV_RULE_PARENT_TOO_OLD = 5,    /**< a parent is present at a lower version than required */
+	OFFSERV_RULE_PARENT_MISMATCH = 6,   /**< a parent is present at a version the compare attributes refuse */
+	OFFSERV_RULE_SERVICING_STACK = 7,   /**< the image's servicing stack is older than required */
+};
+
 /** One package present in the image: identity string and CurrentState. */
 struct offserv_installed_package {
 	const char *identity; /**< Name~Token~Arch~Lang~Version */
@@ -96,10 +112,18 @@ struct offserv_applicability_result {
 	enum offserv_applicability verdict;
 	offserv_status hr;    /**< OFFSERV_OK when applicable */
 	char explain[640];    /**< one human sentence for `--explain` */
+	enum offserv_applicability_rule rule; /**< which rule decided */
 };
 
 /** Short name of a verdict: "applicable", "not applicable (architecture)", ... */
 OFFSERV_API const char *offserv_applicability_name(enum offserv_applicability v);
+
+/**
+ * Short name of a rule: "applies", "architecture", "already installed",
+ * "superseded", "parent missing", "parent too old", "parent version does
+ * not match", "servicing stack too old".
+ */
+OFFSERV_API const char *offserv_applicability_rule_name(enum offserv_applicability_rule r);
 
 /**
  * Map an architecture word to the image form: amd64/x64 -> "x64", x86,

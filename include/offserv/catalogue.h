@@ -22,6 +22,17 @@
  * entry is recorded as Absent).  With `read_release_types`, the `.mum`
  * files are extracted too and their `releaseType` recorded.
  *
+ * **Servicing stack version.**  When no package of an index tells the
+ * servicing stack's version (see offserv_image_servicing_stack_version():
+ * a fresh image, whose stack came with its Foundation package), the
+ * highest `a.b.c.d` value name under `Component Based Servicing\Version`
+ * is recorded as an Installed package row
+ * `Microsoft-Windows-ServicingStack~31bf3856ad364e35~ARCH~~VERSION`: the
+ * servicing engine reads the stack version from the same place, so
+ * offserv_catalogue_applicable() judges the servicing stack rule as the
+ * engine does.  No real package has that name (it is the stack's component
+ * name), so the row is recognisable in `image show`.
+ *
  * **Refusals** (nothing is written to the database or the site): a file
  * that is not a WIM; a truncated or damaged WIM; an index without a
  * SOFTWARE hive ("not a Windows image: no SOFTWARE hive in index N"); the
@@ -38,6 +49,7 @@
 
 #include <offserv/applicability.h>
 #include <offserv/export.h>
+#include <offserv/plugin.h>
 #include <offserv/plugins.h>
 #include <offserv/sitedb.h>
 #include <offserv/status.h>
@@ -101,7 +113,9 @@ OFFSERV_API void offserv_catalogue_import_result_clear(struct offserv_catalogue_
 /**
  * Read the packages of one index from an extracted SOFTWARE hive: one row
  * per subkey of `...\Component Based Servicing\Packages` (identity,
- * CurrentState, install time), origin "import".  Exposed for the engine
+ * CurrentState, install time), origin "import", and the servicing stack
+ * row described in the file comment when no package tells the stack's
+ * version.  Exposed for the engine
  * and for tests; the rows are appended to @p *rows (realloc'd, @p *n counts).
  * @retval OFFSERV_CBS_E_IMAGE_UNSERVICEABLE the hive has no CBS Packages key
  */
@@ -126,12 +140,19 @@ struct offserv_applicable_update {
 	char *package;               /**< identity of the package that decided */
 	char *explain;               /**< a sentence for `--explain` */
 	int64_t superseded_by;       /**< in the library, 0 if none */
+	enum offserv_applicability_rule rule; /**< the rule that decided (see applicability.h) */
 };
 
 /**
  * Which library updates apply to an image's index (or to each of its
  * indexes when @p index is 0), judged on the packages recorded for the
- * index and the update's package and parent rows.  An update applies when
+ * index (the servicing stack row included) and the update's package and
+ * parent rows, with offserv_applicability_check(): the function and rules
+ * the servicing engine applies, so an update listed as applicable is one
+ * the engine will not refuse for architecture, parents (each `<parent>`
+ * with its compare attributes and disposition, when the update-format
+ * plugin gave them: ABI 1.1) or servicing stack version (0x800f0823).  Each
+ * result carries the rule that decided.  An update applies when
  * at least one of its packages applies (an SSU bundled with a cumulative
  * update counts); otherwise its verdict is its main package's (the first
  * that is not a servicing stack).  With @p only_applicable the others are
@@ -149,6 +170,55 @@ OFFSERV_API offserv_status offserv_catalogue_applicable(struct offserv_sitedb *d
 
 /** Free an array from offserv_catalogue_applicable(). */
 OFFSERV_API void offserv_applicable_updates_free(struct offserv_applicable_update *u, size_t n);
+
+/**
+ * Verdicts from offserv_catalogue_applicable() as a JSON array (malloc'd):
+ * one object per verdict with `update_id`, `index`, `kb`, `file_name`,
+ * `title`, `verdict` (offserv_applicability_name()), `rule`
+ * (offserv_applicability_rule_name()), `hresult` ("0x800f081e"),
+ * `package`, `explain` and `superseded_by` (library ID or null).
+ */
+OFFSERV_API offserv_status offserv_catalogue_applicable_json(const struct offserv_applicable_update *u,
+                                                             size_t n, char **json, char *err,
+                                                             size_t errlen);
+
+/**
+ * Read an update file's metadata with an update-format plugin.  An info
+ * from a plugin built before ABI 1.1 is grown to the current layout with
+ * the members it lacks (`parents`, `installer_versions`) NULL, so that it
+ * can be read and freed with offserv_update_info_free() like any other.
+ * Update files should be read through this function, not through the
+ * plugin's `read_info` directly.
+ *
+ * @retval OFFSERV_OK @p info is set
+ * @retval OFFSERV_E_INVALIDARG @p plugin is not an update-format plugin
+ * @retval OFFSERV_E_OUTOFMEMORY out of memory
+ * @retval other the plugin's status, its message in @p err
+ */
+OFFSERV_API offserv_status offserv_catalogue_read_update_info(const struct offserv_loaded_plugin *plugin,
+                                                              const char *path,
+                                                              struct offserv_update_info **info,
+                                                              char *err, size_t errlen);
+
+/**
+ * The package and parent rows offserv_sitedb_update_insert() records for
+ * an update: one package row per package (with the servicing stack version
+ * it needs, when known), and one parent row per alternative of each
+ * `<parent>` (its package, a group per `<parent>`, the compare attributes
+ * and disposition).  From an info without `parents` (a 1.0 plugin) the
+ * flat `parent_identities` become one group for every package, each
+ * version read as a minimum, as before ABI 1.1.  The rows borrow the
+ * strings of @p info: free only the two arrays, with free(), and keep
+ * @p info alive while the rows are used.
+ *
+ * @retval OFFSERV_E_OUTOFMEMORY out of memory
+ */
+OFFSERV_API offserv_status offserv_catalogue_update_rows(const struct offserv_update_info *info,
+                                                         struct offserv_update_package_rec **pkgs,
+                                                         size_t *n_pkgs,
+                                                         struct offserv_update_parent_rec **parents,
+                                                         size_t *n_parents, char *err,
+                                                         size_t errlen);
 
 /**
  * An image as a JSON object (malloc'd, UTF-8, no trailing newline).  Field
@@ -172,7 +242,7 @@ OFFSERV_API offserv_status offserv_catalogue_image_json(struct offserv_sitedb *d
  * `arch`, `product`, `build_date`, `support_link`, `size`, `imported_at`,
  * `supported`, `unsupported_reason`, `superseded_by`, `packages` (array of
  * `{seq, identity, name, version, arch, release_type, is_ssu, supported,
- * reason}`) and `parents` (array of identity strings).
+ * reason, installer_version}`) and `parents` (array of identity strings).
  */
 OFFSERV_API offserv_status offserv_catalogue_update_json(struct offserv_sitedb *db,
                                                          int64_t update_id, char **json,

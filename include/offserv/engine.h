@@ -158,19 +158,52 @@ OFFSERV_API offserv_status offserv_engine_service(const struct offserv_engine_op
 
 /**
  * Remove installed packages (DISM `/Remove-Package`), each given by its
- * package identity string, from every selected index.  A package is
- * removed the way Windows' servicing stack removes it: its components'
- * projected files are taken away or, where an earlier version of the
- * component is still in the component store and owned by another
- * installed package, that version is projected again; registry values its
- * manifests wrote are removed; the packages it superseded return to
- * Installed; its registration (hives, `Windows\servicing\Packages`) is
- * deleted.  A package that is not installed is reported
- * ::OFFSERV_OUTCOME_NOT_PRESENT (0x800f080c); one whose earlier state
- * cannot be restored (part of the base image, made permanent by
- * /ResetBase, or a servicing stack) is ::OFFSERV_OUTCOME_PERMANENT
- * (0x800f0825).  Both fail the run unless continue_on_error is set.
- * Commit, cancel and failure rules are those of offserv_engine_service().
+ * package identity string (`Name~Token~Arch~Language~Version`, compared
+ * case-insensitively), from every selected index, in the order given.
+ *
+ * The package's components are read from its manifest in
+ * `Windows\servicing\Packages` (and the nested manifests it names) and
+ * the component manifests in `Windows\WinSxS\Manifests`.  Each component
+ * that no other registered package owns (in any state) leaves the store:
+ * its folder, its manifest and its COMPONENTS `DerivedData\Components`
+ * key.  When no newer version of that component is present (it is the one
+ * projected), its projections go too -- only those that are still a link
+ * to (or equal to) its store copy -- or, where an earlier version of the
+ * same component (same identity apart from the version) is in the store
+ * and owned by a live package, that version's files are projected again
+ * (hard links sharing the store file's descriptor and attributes); the
+ * registry values its manifest declared are deleted, with the keys it
+ * declared and their parents when left empty (never a key in the first two
+ * levels of a hive), and the earlier version's values are written back.
+ * The package's registration goes: its CBS `Packages` key, its
+ * `PackageIndex` entry, its COMPONENTS deployment and `c!` marks, its .mum
+ * and .cat.  The highest remaining package of its family (same name and
+ * architecture) returns from Superseded to Installed.
+ *
+ * Verdicts: an identity that is not registered is
+ * ::OFFSERV_OUTCOME_NOT_PRESENT (0x800f080c).  ::OFFSERV_OUTCOME_PERMANENT
+ * (0x800f0825, nothing changed) when
+ *  - its CurrentState is Permanent (0x80: /ResetBase, see
+ *    offserv_engine_cleanup()) or its manifest says `permanence="permanent"`;
+ *  - it is the Foundation package (releaseType Foundation) or carries a
+ *    Microsoft-Windows-ServicingStack component (a servicing stack);
+ *  - its .mum, a nested .mum or one of its component manifests is not in
+ *    the image;
+ *  - restoring the earlier version of one of its components needs that
+ *    version's manifest or a file of it that is no longer in the store
+ *    (removed by a cleanup);
+ *  - it is a base package (releaseType Product, Feature Pack, Language
+ *    Pack or OnDemand Pack) and removing it would take projected files away
+ *    with no earlier version to put back.
+ * Without continue_on_error either verdict fails the run (its status is
+ * returned, the image is unchanged and the later packages are reported
+ * ::OFFSERV_OUTCOME_NOT_ATTEMPTED); with it, the verdict is reported, the
+ * other packages are removed and the returned status is not changed by it.
+ * A removed package is ::OFFSERV_OUTCOME_REMOVED.  Removing a package and
+ * installing it again gives the image its first install gave (file data,
+ * links, descriptors and registrations; file times differ).  Commit,
+ * cancel and failure rules are those of offserv_engine_service(); dism.log
+ * lines name CDISMPackageManager::Internal_RemovePackage.
  */
 OFFSERV_API offserv_status offserv_engine_remove(const struct offserv_engine_options *opts,
                                                  const char *const *identities, size_t n,
@@ -181,16 +214,42 @@ OFFSERV_API offserv_status offserv_engine_remove(const struct offserv_engine_opt
 #define OFFSERV_CLEANUP_RESET_BASE 0x1u
 
 /**
- * Component store cleanup (DISM `/Cleanup-Image /StartComponentCleanup`):
- * the payload and manifests of components that only superseded packages
- * own, and that no file outside the store links to any more, are removed
- * from `Windows\WinSxS`, and those packages are reported
- * ::OFFSERV_OUTCOME_CLEANED.  With ::OFFSERV_CLEANUP_RESET_BASE every
- * superseded package is removed from the registration as well and every
- * remaining package becomes permanent (no later Remove-Package).  The
- * time of the cleanup is recorded in the image.  Commit rules are those
- * of offserv_engine_service(); set offserv_engine_options::rebuild to
- * reclaim the freed space in the WIM file itself.
+ * Where offserv_engine_cleanup() records the time of the cleanup: a
+ * REG_QWORD FILETIME (UTC) of this name in the image's SOFTWARE hive, key
+ * `Microsoft\Windows\CurrentVersion\Component Based Servicing`.
+ * Windows' own record of its last cleanup is not publicly documented, so
+ * the value is offserv's; offserv_engine_analyze() reads it back.
+ */
+#define OFFSERV_ENGINE_CLEANUP_VALUE "LastComponentCleanup"
+
+/**
+ * Component store cleanup (DISM `/Cleanup-Image /StartComponentCleanup`).
+ * A component leaves the store (its folder, its manifest, its COMPONENTS
+ * `DerivedData\Components` key) when every package that owns it is
+ * Superseded, a newer version of it owned by a live package is present,
+ * and none of its files has a name outside its folder (nothing projects
+ * it).  Each superseded package that lost payload is reported
+ * ::OFFSERV_OUTCOME_CLEANED and stays registered as Superseded; the package
+ * that superseded it can then no longer be removed (see
+ * offserv_engine_remove()).
+ *
+ * With ::OFFSERV_CLEANUP_RESET_BASE, every superseded package that no
+ * longer owns a component alone in the store is also unregistered (CBS
+ * key, PackageIndex entry, deployment, .mum, .cat; reported CLEANED), and
+ * every Installed package becomes Permanent (CurrentState 0x80), which
+ * offserv_engine_remove() refuses.  Install Pending and Superseded
+ * packages keep their state.
+ *
+ * The time of the cleanup is recorded in SOFTWARE (see
+ * ::OFFSERV_ENGINE_CLEANUP_VALUE), so every cleanup commits.  Commit rules
+ * are those of offserv_engine_service(); set
+ * offserv_engine_options::rebuild to reclaim the freed space in the WIM
+ * file itself.
+ *
+ * @retval OFFSERV_CBS_E_PENDING (0x800f0806) the index has pending actions
+ *         (`WinSxS\pending.xml` or a package in Install Pending): nothing
+ *         is changed; offserv_engine_revert_pending() takes them away
+ * @retval OFFSERV_E_INVALIDARG unknown @p flags
  */
 OFFSERV_API offserv_status offserv_engine_cleanup(const struct offserv_engine_options *opts,
                                                   unsigned flags,
@@ -199,9 +258,11 @@ OFFSERV_API offserv_status offserv_engine_cleanup(const struct offserv_engine_op
 
 /**
  * Revert pending actions (DISM `/Cleanup-Image /RevertPendingActions`):
- * packages in Install Pending are removed as by offserv_engine_remove()
- * and `Windows\WinSxS\pending.xml` with its PendingXmlIdentifier is
- * taken away.  Each reverted package is reported ::OFFSERV_OUTCOME_REVERTED.
+ * every package in Install Pending (0x60) is removed as by
+ * offserv_engine_remove() (same rules and verdicts) and reported
+ * ::OFFSERV_OUTCOME_REVERTED; `Windows\WinSxS\pending.xml` and COMPONENTS'
+ * PendingXmlIdentifier value are taken away.  An image with nothing
+ * pending is left as it is (nothing is committed).
  */
 OFFSERV_API offserv_status offserv_engine_revert_pending(const struct offserv_engine_options *opts,
                                                          struct offserv_engine_report *report,
@@ -209,19 +270,24 @@ OFFSERV_API offserv_status offserv_engine_revert_pending(const struct offserv_en
 
 /** What /AnalyzeComponentStore reports about one index. */
 struct offserv_component_store_info {
-	uint64_t explorer_size;        /**< file sizes under WinSxS, hard links counted each time */
-	uint64_t actual_size;          /**< the same, every file counted once */
-	uint64_t shared_with_windows;  /**< store files also projected outside WinSxS */
-	uint64_t backups_and_disabled; /**< payload of components only superseded packages own */
-	uint64_t cache_and_temp;       /**< WinSxS\Temp, WinSxS\Backup and the like */
-	int64_t last_cleanup;          /**< Unix time of the last cleanup, 0 when never */
-	unsigned reclaimable_packages; /**< superseded packages a cleanup would remove */
+	uint64_t explorer_size;        /**< file sizes under WinSxS, each name counted */
+	uint64_t actual_size;          /**< the same, each file (hard-link group) counted once */
+	uint64_t shared_with_windows;  /**< store files that also have a name outside WinSxS, once each */
+	uint64_t backups_and_disabled; /**< payload a cleanup would remove (see offserv_engine_cleanup()) */
+	uint64_t cache_and_temp;       /**< WinSxS\Temp, WinSxS\Backup and WinSxS\ManifestCache */
+	int64_t last_cleanup;          /**< Unix time of the last offserv_engine_cleanup(), 0 when never */
+	unsigned reclaimable_packages; /**< superseded packages a cleanup would report CLEANED */
 	int cleanup_recommended;       /**< reclaimable_packages > 0 */
 };
 
 /**
  * Analyse the component store of one index (1 for a directory tree)
- * without changing anything.
+ * without changing anything: the WIM is opened read-only, only the hives,
+ * the package manifests and the metadata of the files under
+ * `Windows\WinSxS` are read (no file data).
+ *
+ * @retval OFFSERV_E_INVALIDARG no such index, or options not as for
+ *         offserv_engine_service()
  */
 OFFSERV_API offserv_status offserv_engine_analyze(const struct offserv_engine_options *opts,
                                                   int index,

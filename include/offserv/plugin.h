@@ -47,11 +47,34 @@ extern "C" {
 #endif
 
 /**
- * The ABI version this header describes.  Bumped on any incompatible
- * change of the structures below; the loader refuses a plugin built
- * against another version.
+ * The ABI version this header describes (its major version).  Bumped on
+ * any incompatible change of the structures below; the loader refuses a
+ * plugin built against another version.
  */
 #define OFFSERV_PLUGIN_ABI_VERSION 1u
+
+/**
+ * The ABI minor version: bumped on a compatible change, which only ever
+ * appends members at the end of a structure a plugin fills or defines
+ * (structures kept in arrays, such as struct offserv_update_package, never
+ * grow: what they would gain goes into a new parallel array).  A plugin
+ * states the minor it was built against in offserv_plugin::abi_minor.  A
+ * plugin built before the minor existed has no such member: the core tells
+ * that from the size of the exported descriptor (its ELF symbol size),
+ * reads it as 1.0, and never reads a member that plugin does not have, so
+ * it still loads and works.
+ *
+ * - 1.0: the first ABI.
+ * - 1.1: offserv_plugin::abi_minor; offserv_update_info::parents and
+ *   offserv_update_info::installer_versions (what applicability needs:
+ *   each `<parent>` with its compare attributes, and the servicing stack
+ *   version each package requires); offserv_post_action_job::scratch_dir,
+ *   ::indexes, ::n_indexes, ::target_done and ::target_ctx.
+ *
+ * The loader refuses a plugin whose minor is newer than the core's, so a
+ * plugin may rely on every member of the minor it states.
+ */
+#define OFFSERV_PLUGIN_ABI_MINOR 1u
 
 /** The exported symbol's name. */
 #define OFFSERV_PLUGIN_SYMBOL "offserv_plugin"
@@ -91,6 +114,24 @@ struct offserv_update_package {
 	char *unsupported_reason; /**< why not, when !supported */
 };
 
+/**
+ * One `<parent>` element of a package manifest (ABI 1.1).  The package
+ * applies only when one of the alternatives is present in the image with a
+ * version that satisfies the compare attributes (see
+ * <offserv/applicability.h> for how they are read).  A string is NULL when
+ * the manifest lacks that attribute.
+ */
+struct offserv_update_parent {
+	size_t package;          /**< index in offserv_update_info::packages of its package */
+	char **identities;       /**< the alternatives, as Name~Token~Arch~Lang~Version */
+	size_t n_identities;
+	char *disposition;       /**< "detect" (restricts applicability), "staged", ...; NULL: detect */
+	char *integrate;         /**< "separate", "standalone", "hidden" */
+	char *build_compare;     /**< "EQ", "GE", ...: compares major.minor.build */
+	char *service_compare;   /**< compares the revision (the fourth part) */
+	char *revision_compare;  /**< compares the revision (the fourth part) */
+};
+
 /** Metadata of one update file, read without installing it. */
 struct offserv_update_info {
 	char *format;       /**< plugin name that read it: "cab", "msu", ... */
@@ -110,9 +151,29 @@ struct offserv_update_info {
 	/** Every parent alternative of every package, as package identity strings. */
 	char **parent_identities;
 	size_t n_parent_identities;
+	/* ABI 1.1: present only in plugins whose abi_minor is 1 or more. */
+	/**
+	 * Every `<parent>` of every package with its attributes, in manifest
+	 * order (`parent_identities` keeps the same alternatives, flat, for
+	 * readers of 1.0).  NULL and 0 when the plugin does not know them.
+	 */
+	struct offserv_update_parent *parents;
+	size_t n_parents;
+	/**
+	 * The servicing stack version each package needs (the version of its
+	 * `<installerAssembly>`), NULL where unknown: `n_packages` entries in
+	 * package order, or NULL for none known.
+	 */
+	char **installer_versions;
 };
 
-/** Free an info and everything in it; NULL is ignored. */
+/**
+ * Free an info and everything in it, the ABI 1.1 members included; NULL
+ * is ignored.  Every string and array in it is malloc'd on its own.  An
+ * info read from a 1.0 plugin is freed safely only once it has been
+ * brought to the current layout (offserv_catalogue_read_update_info()
+ * does that).
+ */
 OFFSERV_API void offserv_update_info_free(struct offserv_update_info *info);
 
 /** One package directory produced by `expand`, in install order. */
@@ -196,7 +257,13 @@ struct offserv_image_type_ops {
 /* ---------------------------------------------------------------------- */
 /* Post-actions                                                            */
 
-/** What a post-action is told about the job that just committed. */
+/**
+ * What a post-action is told about the job that just committed.
+ *
+ * Members are only ever appended; those after `progress_ctx` may be NULL
+ * or 0 (a caller that does not know them leaves them so), and a plugin
+ * works without them.
+ */
 struct offserv_post_action_job {
 	const char *image_id;   /**< site package ID, e.g. "OFS00012" */
 	const char *image_name;
@@ -205,6 +272,26 @@ struct offserv_post_action_job {
 	/** Called with progress 0..100; a non-zero return asks to cancel. */
 	int (*progress)(void *progress_ctx, int percent, const char *what);
 	void *progress_ctx;
+	/**
+	 * An existing, empty folder on the servicing drive for the action's
+	 * temporary files (the job's `<drive>/ConfigMgr_OfflineImageServicing/
+	 * <image id>/ImageMountDir`); the job removes it afterwards.  NULL: the
+	 * action has none and must not need one.
+	 */
+	const char *scratch_dir; /* ABI 1.1 from here on */
+	/** The WIM indexes the job serviced; NULL (with 0) for all of them. */
+	const int *indexes;
+	size_t n_indexes;
+	/**
+	 * Optional (may be NULL): report the outcome for one target of the
+	 * action, e.g. one distribution point: its name, status (OFFSERV_OK
+	 * or the failure's HRESULT), the bytes it moved and a one-line message
+	 * (what was done, or why it failed).  Called once per target, when that
+	 * target is finished; the core records each one (`offserv status`).
+	 */
+	void (*target_done)(void *target_ctx, const char *target, offserv_status status,
+	                    uint64_t bytes, const char *message);
+	void *target_ctx;
 };
 
 /** Operations of a post-action plugin. */
@@ -244,6 +331,9 @@ struct offserv_plugin {
 		const struct offserv_image_type_ops *image_type;
 		const struct offserv_post_action_ops *post_action;
 	} ops;
+	/* ABI 1.1 */
+	/** OFFSERV_PLUGIN_ABI_MINOR as the plugin was built (read as 0 when absent). */
+	uint32_t abi_minor;
 };
 
 #ifdef __cplusplus

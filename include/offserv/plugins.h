@@ -108,6 +108,15 @@ offserv_plugins_probe_image(const struct offserv_plugins *p, const char *path);
 /** "image type", "update format" or "post-action". */
 OFFSERV_API const char *offserv_plugin_kind_name(enum offserv_plugin_kind kind);
 
+/**
+ * The plugin ABI minor a loaded plugin descriptor was built against: its
+ * `abi_minor` (at least 1) when the exported `offserv_plugin` symbol is
+ * large enough to hold that member, 0 for a plugin built before ABI 1.1 or
+ * a descriptor whose size cannot be told (not an exported symbol of a
+ * loaded object).  See OFFSERV_PLUGIN_ABI_MINOR.
+ */
+OFFSERV_API uint32_t offserv_plugin_abi_minor(const struct offserv_plugin *desc);
+
 #ifdef __cplusplus
 }
 #endif

@@ -21,9 +21,11 @@
  *     monthly on NTH WEEKDAY [+N days] at HH:MM      (NTH: first..fifth, last)
  *     cron MIN HOUR MDAY MONTH WDAY
  *
- * followed by `; updates=all` when the schedule applies every applicable
- * update of the library at the time it runs (`--updates all`), rather than
- * the update list stored with it.  "monthly on second tuesday +3 days at
+ * Whether a schedule applies every applicable update of the library at
+ * the time it runs (`--updates all`) rather than the update list stored
+ * with it is the schedule's `all_updates` column (databases of schema
+ * version 1 kept it as a `; updates=all` suffix of the recurrence text; the
+ * migration to version 2 moves it).  "monthly on second tuesday +3 days at
  * 02:00" is the Thursday after Patch Tuesday (which may fall into the next
  * month: the offset is added after the weekday is found).
  *
@@ -80,7 +82,7 @@ struct offserv_recurrence {
 };
 
 /**
- * Parse the canonical text of a rule (without the `; updates=all` suffix).
+ * Parse the canonical text of a rule.
  * @retval OFFSERV_E_INVALIDARG not a rule (message says what is wrong)
  */
 OFFSERV_API offserv_status offserv_recurrence_parse(const char *text,
@@ -147,6 +149,10 @@ struct offserv_schedule_spec {
 	const char *cron;            /**< `--cron` */
 	int continue_on_error;
 	int update_dps;
+	/** `--optimize`: after a commit, the `optimize` post-action (component
+	 *  store cleanup with reset base, WIM rebuild), before the distribution
+	 *  points are updated. */
+	int optimize;
 };
 
 /**
@@ -163,12 +169,16 @@ OFFSERV_API offserv_status offserv_schedule_create(struct offserv_sitedb *db,
                                                    time_t now, int64_t *id_out, char *err,
                                                    size_t errlen);
 
-/** Whether a stored schedule's recurrence text says `--updates all`. */
+/**
+ * Whether a stored schedule applies `--updates all`: its all_updates
+ * field (or, for a record made by older code, a `; updates=all` suffix of
+ * its recurrence text).
+ */
 OFFSERV_API int offserv_schedule_is_all_updates(const struct offserv_schedule_rec *rec);
 
 /**
- * The rule of a stored schedule (its recurrence text without the
- * updates suffix).
+ * The rule of a stored schedule (its recurrence text; anything after a
+ * `;` is ignored).
  */
 OFFSERV_API offserv_status offserv_schedule_rule(const struct offserv_schedule_rec *rec,
                                                  struct offserv_recurrence *out, char *err,

@@ -21,10 +21,17 @@
  *     index versions refreshed, the WIM rebuilt when it grew past
  *     `[offline_servicing] compaction_threshold_percent` since its last
  *     rebuild, the pending backup made the backup (`install.wim`);
- *  6. with update_dps, every loaded post-action plugin runs and each one's
- *     outcome is recorded as a distribution point status;
+ *  6. with optimize, the `optimize` post-action (component store cleanup
+ *     with reset base, the WIM rebuilt; threshold compaction is then left
+ *     out); its failure fails the job, keeps the committed WIM as it is and
+ *     leaves the distribution points alone.  Then, with update_dps, every
+ *     other loaded post-action plugin runs; each distribution point a
+ *     plugin reports (name, status, HRESULT, bytes moved, time) is recorded
+ *     as the image's distribution point status and in the job's history;
+ *     a plugin that reports none is recorded under its own name;
  *  7. "Completed processing image package <ID>. Status = Successful|Failed",
- *     the job row finished, "Updated history for image package <ID> in the
+ *     the job row finished (a Successful job sets the image's
+ *     last_serviced_at), "Updated history for image package <ID> in the
  *     database".
  *
  * Cancellation (`<root>/Jobs/<job id>.cancel`, SIGTERM or SIGINT pending
@@ -74,6 +81,8 @@ struct offserv_servicing_job_options {
 	const struct offserv_lock *held_lock;
 	offserv_job_progress_fn progress;
 	void *progress_ctx;
+	/** Run the `optimize` post-action after a commit (before the DPs). */
+	int optimize;
 };
 
 /** What a job did. */
@@ -83,6 +92,7 @@ struct offserv_servicing_job_result {
 	int committed;           /**< the WIM was written */
 	int rebuilt;             /**< and compacted */
 	size_t n_installed, n_not_applicable, n_failed, n_skipped;
+	int optimized;           /**< the optimize post-action succeeded */
 };
 
 /**

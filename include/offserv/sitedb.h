@@ -43,7 +43,7 @@ extern "C" {
 #endif
 
 /** The schema version this code writes (PRAGMA user_version). */
-#define OFFSERV_SITEDB_SCHEMA_VERSION 1
+#define OFFSERV_SITEDB_SCHEMA_VERSION 2
 
 /** Site code used when none is given at creation. */
 #define OFFSERV_SITEDB_DEFAULT_SITE_CODE "OFS"
@@ -199,6 +199,15 @@ OFFSERV_API offserv_status offserv_sitedb_image_set_schedule(struct offserv_site
                                                              const char *id,
                                                              const char *scheduled_date,
                                                              const char *scheduled_status,
+                                                             char *err, size_t errlen);
+
+/**
+ * Record that an image was serviced successfully at @p when (ISO UTC; NULL
+ * means now): its `last_serviced_at`.
+ * @retval OFFSERV_E_NOT_FOUND no such image
+ */
+OFFSERV_API offserv_status offserv_sitedb_image_set_serviced(struct offserv_sitedb *db,
+                                                             const char *id, const char *when,
                                                              char *err, size_t errlen);
 
 /** The indexes of an image, in index order. */
@@ -379,12 +388,18 @@ struct offserv_schedule_rec {
 	int64_t *update_ids;    /**< the selected updates, in the order given */
 	size_t n_update_ids;
 	char *run_at;           /**< next run, ISO UTC */
-	char *recurrence;       /**< "none", "daily", "weekly", "monthly", "every N days" */
+	char *recurrence;       /**< the rule's canonical text (see schedule.h), "none" for once */
 	int continue_on_error;
 	int update_dps;         /**< refresh distribution points after success */
 	char *status;           /**< "Scheduled", "Running", "Completed", "Failed", "Disabled" */
 	char *created_at;
 	char *last_run_at;
+	/** `--updates all`: every applicable update of the library when it runs
+	 *  (update_ids is then empty). */
+	int all_updates;
+	/** `--optimize`: after a commit, component store cleanup with reset
+	 *  base and a rebuild of the WIM (the `optimize` post-action). */
+	int optimize;
 };
 
 /** Job statuses as Configuration Manager words them. */
@@ -488,12 +503,55 @@ OFFSERV_API offserv_status offserv_sitedb_job_recover(struct offserv_sitedb *db,
                                                       size_t *n_marked, char *err,
                                                       size_t errlen);
 
-/** Record the status of one distribution point for an image. */
+/**
+ * Record the status of one distribution point for an image (no bytes, no
+ * plugin, no job history): offserv_sitedb_dp_status_record() with
+ * is_dp set and only these fields.
+ */
 OFFSERV_API offserv_status offserv_sitedb_dp_status_set(struct offserv_sitedb *db,
                                                         const char *image_id, const char *dp,
                                                         const char *status, offserv_status hr,
                                                         const char *message, int64_t job_id,
                                                         char *err, size_t errlen);
+
+/** The outcome of a post-action for one target (a distribution point, or the whole action). */
+struct offserv_dp_status_rec {
+	char *target;           /**< distribution point name, or the post-action's name */
+	char *plugin;           /**< post-action plugin that reported it, or NULL */
+	int is_dp;              /**< a distribution point (also kept as the image's DP status) */
+	char *status;           /**< "Success", "Failed" */
+	offserv_status hresult;
+	uint64_t bytes;         /**< bytes moved */
+	char *message;
+	char *updated_at;       /**< ISO UTC; NULL when recording means now */
+	int64_t job_id;         /**< the job, 0 if none */
+};
+
+/**
+ * Record the outcome of a post-action for one target, in one transaction:
+ * appended to the job's history (when `job_id` is set) and, for a
+ * distribution point (`is_dp`), as the image's current status of that
+ * distribution point (replacing the previous one).
+ * @retval OFFSERV_E_NOT_FOUND no such image or job
+ */
+OFFSERV_API offserv_status offserv_sitedb_dp_status_record(struct offserv_sitedb *db,
+                                                           const char *image_id,
+                                                           const struct offserv_dp_status_rec *rec,
+                                                           char *err, size_t errlen);
+
+/**
+ * With @p job_id 0: the current status of every distribution point of an
+ * image, by name.  Otherwise: every post-action outcome of that job, in the
+ * order recorded (@p image_id is then ignored).  Free with
+ * offserv_dp_status_recs_free().
+ */
+OFFSERV_API offserv_status offserv_sitedb_dp_status_list(struct offserv_sitedb *db,
+                                                         const char *image_id, int64_t job_id,
+                                                         struct offserv_dp_status_rec **out,
+                                                         size_t *n, char *err, size_t errlen);
+
+/** Free an array from offserv_sitedb_dp_status_list(). */
+OFFSERV_API void offserv_dp_status_recs_free(struct offserv_dp_status_rec *r, size_t n);
 
 OFFSERV_API void offserv_schedule_rec_clear(struct offserv_schedule_rec *r);
 OFFSERV_API void offserv_schedule_recs_free(struct offserv_schedule_rec *r, size_t n);

@@ -20,6 +20,7 @@
 #   BENCH_REPS               repetitions per measurement (median reported)
 #   BENCH_IMAGE_MB           main image content (MiB)            [2048]
 #   BENCH_FILES_PER_MB       image files per MiB of content      [15]
+#   BENCH_LARGE_PCT          share of image bytes in 4-20 MiB incompressible binaries [30]
 #   BENCH_PKG_MB             LCU payload (MiB)                   [150]
 #   BENCH_PKG_FILE_KB        size of each LCU payload file (KiB) [100]
 #   BENCH_SCALE_IMAGES       image sizes of the scale series     ["512 1024 2048 4096"]
@@ -52,6 +53,7 @@ fi
 : "${BENCH_REPS:=3}"
 : "${BENCH_IMAGE_MB:=2048}"
 : "${BENCH_FILES_PER_MB:=15}"
+: "${BENCH_LARGE_PCT:=30}"
 : "${BENCH_PKG_MB:=150}"
 : "${BENCH_PKG_FILE_KB:=100}"
 : "${BENCH_SCALE_IMAGES:=512 1024 2048 4096}"
@@ -140,11 +142,11 @@ image() {
 	mb=$1 n=$2
 	f=$(files_for_mb "$mb")
 	[ "$f" -lt 100 ] && f=100
-	p=$W/cache/image-${mb}m-${f}f-${n}i.wim
+	p=$W/cache/image-${mb}m-${f}f-${n}i-l${BENCH_LARGE_PCT}.wim
 	if [ ! -s "$p" ]; then
-		say "generating image: $mb MiB, $f files, $n index(es), LZX"
+		say "generating image: $mb MiB, $f files ($BENCH_LARGE_PCT% of the bytes in large binaries), $n index(es), LZX"
 		if ! "$MKFIX" image "$p.tmp" --indexes "$n" --files "$f" --size-mb "$mb" \
-			--compress lzx --seed 1 >>"$LOG" 2>&1; then
+			--large "$BENCH_LARGE_PCT" --compress lzx --seed 1 >>"$LOG" 2>&1; then
 			say "image generation failed (see $LOG)"
 			exit 1
 		fi
@@ -379,7 +381,7 @@ say "servicing drive scratch sampled at $DRIVE_WORK and each run's TMPDIR"
 	echo "wimlib: $(wimlib-imagex --version | head -1)"
 	echo "rsync: $(rsync --version | head -1)"
 	echo "gcab: $(gcab --version 2>&1 | head -1)"
-	echo "sizes: image $BENCH_IMAGE_MB MiB x $BENCH_FILES_PER_MB files/MiB, package $BENCH_PKG_MB MiB of $BENCH_PKG_FILE_KB KiB files, reps $BENCH_REPS"
+	echo "sizes: image $BENCH_IMAGE_MB MiB x $BENCH_FILES_PER_MB files/MiB ($BENCH_LARGE_PCT% of the bytes in large binaries), package $BENCH_PKG_MB MiB of $BENCH_PKG_FILE_KB KiB files, reps $BENCH_REPS"
 	echo "mount path: ${MOUNT_REASON:-available}"
 } >"$OUT/machine.txt"
 

@@ -9,12 +9,16 @@
 # time from the project's fixtures, the committed text seeds under
 # tests/fuzz/seeds/ and, when present, ../shared/corpus.  Results go to
 # tests/fuzz/fuzz-out/<target>/ in the build tree: corpus/ (what the run
-# found), artifacts/ (crashing inputs), log.  Exit status 1 when a target
+# found), artifacts/ (crashing inputs), log, wall and cpu (seconds of
+# wall-clock and of CPU time, user + system, the target used).  Exit status 1 when a target
 # crashed or found a broken property.
 #
 # Environment: FUZZ_BUILDDIR (default: the current directory),
 # FUZZ_SRCDIR (default: the tree this script is in), FUZZ_JOBS (targets
-# run at once, default 1), FUZZ_FLAGS (more libFuzzer options).
+# run at once, default 1), FUZZ_TIMEOUT (libFuzzer's -timeout per input,
+# wall-clock seconds, default 20: raise it on a loaded machine or under
+# nice, where a fast input can wait longer than that for the CPU),
+# FUZZ_FLAGS (more libFuzzer options).
 set -u
 
 seconds=${1:-20}
@@ -22,13 +26,14 @@ seconds=${1:-20}
 srcdir=${FUZZ_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 builddir=${FUZZ_BUILDDIR:-$(pwd)}
 jobs=${FUZZ_JOBS:-1}
+timeout=${FUZZ_TIMEOUT:-20}
 targets=${*:-"cab update_plugins mum manifest pkgprops unattend paths sddl config dism_args hive identity"}
 out=$builddir/tests/fuzz/fuzz-out
 seeds=$out/seeds
 shared=$srcdir/../shared
 
-case $seconds in
-''|*[!0-9]*) echo "usage: $0 [SECONDS [TARGET...]]" >&2; exit 2 ;;
+case $seconds$timeout in
+''|*[!0-9]*) echo "usage: $0 [SECONDS [TARGET...]] (FUZZ_TIMEOUT: seconds)" >&2; exit 2 ;;
 esac
 for t in $targets; do
 	if [ ! -x "$builddir/tests/fuzz/fuzz_$t" ]; then
@@ -143,11 +148,24 @@ run_one() {
 	mkdir -p "$dir/corpus" "$dir/artifacts"
 	seeddir=$seeds/$t
 	[ -d "$seeddir" ] || seeddir=
+	start=$(date +%s)
 	"$builddir/tests/fuzz/fuzz_$t" -max_total_time="$seconds" -print_final_stats=1 \
-		-timeout=20 -rss_limit_mb=2560 -max_len="$(maxlen "$t")" \
+		-timeout="$timeout" -rss_limit_mb=2560 -max_len="$(maxlen "$t")" \
 		-artifact_prefix="$dir/artifacts/" ${FUZZ_FLAGS:-} \
 		"$dir/corpus" $seeddir > "$dir/log" 2>&1
 	echo $? > "$dir/status"
+	# Wall time, and the CPU time (user + system) of the target: the
+	# second line of `times` is what this subshell's children used
+	# (`times` itself must not run in a pipeline, a subshell of its own).
+	echo $(( $(date +%s) - start )) > "$dir/wall"
+	times > "$dir/times"
+	sed -n 2p "$dir/times" | awk '{
+		s = 0
+		for (i = 1; i <= 2; i++) {
+			v = $i; sub(/s$/, "", v); split(v, p, "m"); s += p[1] * 60 + p[2]
+		}
+		printf "%.1f\n", s
+	}' > "$dir/cpu"
 }
 
 running=0
@@ -163,7 +181,7 @@ done
 wait
 
 failed=0
-printf '\n%-16s %8s %8s %8s %7s  %s\n' target execs exec/s cov ft result
+printf '\n%-16s %6s %8s %10s %8s %7s %6s %7s  %s\n' target wall-s cpu-s execs exec/s cov ft corpus result
 for t in $targets; do
 	dir=$out/$t
 	log=$dir/log
@@ -178,6 +196,10 @@ for t in $targets; do
 		res="FAILED (see $log, artifacts in $dir/artifacts)"
 		failed=1
 	fi
-	printf '%-16s %8s %8s %8s %7s  %s\n' "$t" "${execs:--}" "${rate:--}" "${cov:--}" "${ft:--}" "$res"
+	wall=$(cat "$dir/wall" 2>/dev/null)
+	cpu=$(cat "$dir/cpu" 2>/dev/null)
+	ncorp=$(find "$dir/corpus" -type f 2>/dev/null | wc -l)
+	printf '%-16s %6s %8s %10s %8s %7s %6s %7s  %s\n' "$t" "${wall:--}" "${cpu:--}" \
+		"${execs:--}" "${rate:--}" "${cov:--}" "${ft:--}" "$ncorp" "$res"
 done
 exit $failed

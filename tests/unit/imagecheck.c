@@ -929,3 +929,196 @@ int ic_hivexsh_opens(const char *hive)
 
 	return rc == 127 ? 1 : rc == 0 ? 0 : -1;
 }
+
+/* ---------------------------------------------------------------------- */
+/* Whole-image comparison                                                  */
+
+struct tree_entry {
+	char *path; /* lower case */
+	int is_dir;
+	uint32_t attributes;
+	uint8_t sha1[20];
+	uint8_t *sd;
+	size_t sd_len;
+	uint64_t group;
+	uint32_t nlinks;
+	const char *group_first; /* the first path (sorted) of its hard-link group */
+};
+
+struct tree {
+	struct tree_entry *e;
+	size_t n, cap;
+	const char *const *skip;
+};
+
+static int tree_cb(const struct wimlib_dir_entry *de, void *ctx)
+{
+	struct tree *t = ctx;
+	struct tree_entry *x;
+	char *p;
+
+	if (!de->full_path)
+		return 0;
+	p = strdup(de->full_path);
+	if (!p)
+		return -1;
+	for (char *q = p; *q; q++)
+		*q = (char)tolower((unsigned char)*q);
+	for (size_t i = 0; t->skip && t->skip[i]; i++) {
+		size_t n = strlen(t->skip[i]);
+		if (strncmp(p, t->skip[i], n) == 0 && (p[n] == '\0' || p[n] == '/')) {
+			free(p);
+			return 0;
+		}
+	}
+	if (t->n == t->cap) {
+		size_t nc = t->cap ? t->cap * 2 : 256;
+		struct tree_entry *ne = realloc(t->e, nc * sizeof(*ne));
+		if (!ne) {
+			free(p);
+			return -1;
+		}
+		t->e = ne;
+		t->cap = nc;
+	}
+	x = &t->e[t->n++];
+	memset(x, 0, sizeof(*x));
+	x->path = p;
+	x->is_dir = (de->attributes & WIMLIB_FILE_ATTRIBUTE_DIRECTORY) != 0;
+	x->attributes = de->attributes;
+	memcpy(x->sha1, de->streams[0].resource.sha1_hash, 20);
+	x->group = de->num_links > 1 ? de->hard_link_group_id : 0;
+	x->nlinks = de->num_links;
+	if (de->security_descriptor && de->security_descriptor_size) {
+		x->sd = malloc(de->security_descriptor_size);
+		if (x->sd) {
+			memcpy(x->sd, de->security_descriptor, de->security_descriptor_size);
+			x->sd_len = de->security_descriptor_size;
+		}
+	}
+	return 0;
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct tree_entry *)a)->path, ((const struct tree_entry *)b)->path);
+}
+
+static void tree_free(struct tree *t)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		free(t->e[i].path);
+		free(t->e[i].sd);
+	}
+	free(t->e);
+	memset(t, 0, sizeof(*t));
+}
+
+static int tree_load(struct ic *c, int index, const char *const *skip, struct tree *t,
+                     char *err, size_t errlen)
+{
+	int rc;
+
+	memset(t, 0, sizeof(*t));
+	t->skip = skip;
+	rc = wimlib_iterate_dir_tree(c->wim, index, "/", WIMLIB_ITERATE_DIR_TREE_FLAG_RECURSIVE,
+	                             tree_cb, t);
+	if (rc)
+		return icfail(err, errlen, "%s image %d: %s", c->path, index,
+		              wimlib_get_error_string(rc));
+	qsort(t->e, t->n, sizeof(*t->e), entry_cmp);
+	/* Sorted, the first member of each group names the group. */
+	for (size_t i = 0; i < t->n; i++) {
+		t->e[i].group_first = t->e[i].path;
+		if (!t->e[i].group)
+			continue;
+		for (size_t j = 0; j < i; j++)
+			if (t->e[j].group == t->e[i].group) {
+				t->e[i].group_first = t->e[j].group_first;
+				break;
+			}
+	}
+	return 0;
+}
+
+int ic_tree_compare(struct ic *a, int ia, struct ic *b, int ib, const char *const *skip,
+                    char *err, size_t errlen)
+{
+	struct tree ta, tb;
+	int rc = 0;
+
+	if (tree_load(a, ia, skip, &ta, err, errlen) != 0)
+		return -1;
+	if (tree_load(b, ib, skip, &tb, err, errlen) != 0) {
+		tree_free(&ta);
+		return -1;
+	}
+	for (size_t i = 0, j = 0; (i < ta.n || j < tb.n) && rc == 0;) {
+		const struct tree_entry *x = i < ta.n ? &ta.e[i] : NULL, *y = j < tb.n ? &tb.e[j] : NULL;
+		int c = !x ? 1 : !y ? -1 : strcmp(x->path, y->path);
+
+		if (c < 0) {
+			rc = icfail(err, errlen, "%s is only in %s", x->path, a->path);
+		} else if (c > 0) {
+			rc = icfail(err, errlen, "%s is only in %s", y->path, b->path);
+		} else {
+			if (x->is_dir != y->is_dir)
+				rc = icfail(err, errlen, "%s: a folder in one image only", x->path);
+			else if (!x->is_dir && memcmp(x->sha1, y->sha1, 20) != 0)
+				rc = icfail(err, errlen, "%s: the contents differ", x->path);
+			else if (x->sd_len != y->sd_len ||
+			         (x->sd_len && memcmp(x->sd, y->sd, x->sd_len) != 0))
+				rc = icfail(err, errlen, "%s: the security descriptors differ", x->path);
+			else if (!x->is_dir && x->attributes != y->attributes)
+				rc = icfail(err, errlen, "%s: attributes 0x%x and 0x%x", x->path,
+				            x->attributes, y->attributes);
+			else if (!x->is_dir && (x->nlinks != y->nlinks ||
+			                        strcmp(x->group_first, y->group_first) != 0))
+				rc = icfail(err, errlen, "%s: hard links differ (%u links with %s, %u links with %s)",
+				            x->path, x->nlinks, x->group_first, y->nlinks, y->group_first);
+			i++;
+			j++;
+		}
+	}
+	tree_free(&ta);
+	tree_free(&tb);
+	return rc;
+}
+
+int ic_subkeys_equal(hive_h *a, hive_h *b, const char *path, char *err, size_t errlen)
+{
+	hive_node_h ka = ic_key(a, path), kb = ic_key(b, path);
+	hive_node_h *ca, *cb;
+	size_t na = 0, nb = 0;
+	int rc = 0;
+
+	if (!ka && !kb)
+		return 0;
+	if (!ka || !kb)
+		return icfail(err, errlen, "key %s is in one hive only", path);
+	ca = hivex_node_children(a, ka);
+	cb = hivex_node_children(b, kb);
+	while (ca && ca[na])
+		na++;
+	while (cb && cb[nb])
+		nb++;
+	if (na != nb)
+		rc = icfail(err, errlen, "key %s has %zu subkeys in one hive, %zu in the other", path,
+		            na, nb);
+	for (size_t i = 0; rc == 0 && i < na; i++) {
+		char *name = hivex_node_name(a, ca[i]);
+		int found = 0;
+
+		for (size_t j = 0; name && j < nb && !found; j++) {
+			char *n2 = hivex_node_name(b, cb[j]);
+			found = n2 && strcasecmp(name, n2) == 0;
+			free(n2);
+		}
+		if (!found)
+			rc = icfail(err, errlen, "key %s\\%s is in one hive only", path, name ? name : "?");
+		free(name);
+	}
+	free(ca);
+	free(cb);
+	return rc;
+}

@@ -117,6 +117,19 @@ int ic_check_package(struct ic *after, struct ic *before, int index,
 /** CurrentState of a package in SOFTWARE, or -1 when not registered. */
 int64_t ic_package_state(struct ic *c, int index, const char *identity);
 
+/**
+ * Compare index @p ia of @p a with index @p ib of @p b file by file: the
+ * same paths (compared in lower case), and for each the same contents
+ * (SHA-1), security descriptor, attributes, link count and hard-link
+ * partner set.  Paths at or under an entry of the NULL-terminated list
+ * @p skip (lower case, "/windows/system32/config") are left out.
+ */
+int ic_tree_compare(struct ic *a, int ia, struct ic *b, int ib, const char *const *skip,
+                    char *err, size_t errlen);
+
+/** 0 when the key @p path has the same subkey names in both hives (or is in neither). */
+int ic_subkeys_equal(hive_h *a, hive_h *b, const char *path, char *err, size_t errlen);
+
 /** 0 when `wimlib-imagex verify` passes (or is not installed: 1 is returned then). */
 int ic_wimlib_verify(const char *wim);
 

@@ -1,14 +1,23 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 #include <config.h>
 
+#include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <offserv/applicability.h>
 #include <offserv/catalogue.h>
 #include <offserv/cbs.h>
+#include <offserv/engine.h>
+#include <offserv/plugin.h>
+#include <offserv/plugins.h>
 #include <offserv/sitedb.h>
+#include <offserv/util.h>
 
 #include "testutil.h"
 
@@ -554,6 +563,385 @@ START_TEST(test_catalogue_applicable)
 }
 END_TEST
 
+/* ---------------------------------------------------------------------- */
+/*
+ * The catalogue and the servicing engine agree: packages made by
+ * offserv-mkfixture, read through the real update-format plugins into the
+ * site database, judged by offserv_catalogue_applicable(), then given to
+ * offserv_engine_service() on the very image the catalogue imported.
+ */
+
+static char *mkfixture_path(void)
+{
+	return offtest_strdup_printf("%s/tests/fixtures/offserv-mkfixture", offtest_builddir());
+}
+
+static char *plugin_dir(void)
+{
+	return offtest_strdup_printf("%s/plugins/.libs", offtest_builddir());
+}
+
+/* Run offserv-mkfixture with the NULL-terminated arguments; its output is dropped. */
+static void mk(const char *first, ...)
+{
+	const char *argv[24];
+	char *prog = mkfixture_path();
+	va_list ap;
+	int n = 0, status;
+	pid_t pid;
+
+	argv[n++] = prog;
+	argv[n++] = first;
+	va_start(ap, first);
+	while (n < 23 && (argv[n] = va_arg(ap, const char *)) != NULL)
+		n++;
+	va_end(ap);
+	argv[n] = NULL;
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int fd = open("/dev/null", O_WRONLY);
+
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execv(prog, (char *const *)argv);
+		_exit(127);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "offserv-mkfixture %s failed",
+	              first);
+	free(prog);
+}
+
+static void quiet_log(const struct offserv_host *host, enum offserv_loglevel level,
+                      const char *plugin, const char *fmt, ...)
+{
+	(void)host;
+	(void)level;
+	(void)plugin;
+	(void)fmt;
+}
+
+struct agree {
+	char *dir, *wim, *scratch;
+	struct offserv_sitedb *db;
+	struct offserv_plugins *plugins;
+	struct offserv_host host;
+	char image[OFFSERV_PACKAGE_ID_LEN];
+};
+
+static void agree_init(struct agree *w)
+{
+	struct offserv_catalogue_options co = {0};
+	struct offserv_catalogue_import_result res;
+	struct offserv_plugins_options po = {0};
+	char *path, *dir = plugin_dir(), err[1024] = "";
+	offserv_status st;
+
+	memset(w, 0, sizeof(*w));
+	w->dir = offtest_tmpdir();
+	w->wim = offtest_strdup_printf("%s/install.wim", w->dir);
+	w->scratch = offtest_strdup_printf("%s/scratch", w->dir);
+	ck_assert_int_eq(mkdir(w->scratch, 0755), 0);
+	mk("image", w->wim, "--indexes", "1", "--compress", "none", "--files", "4", "--size-mb", "1",
+	   "--build", "19041", "--seed", "7", NULL);
+
+	path = offtest_strdup_printf("%s/site.db", w->dir);
+	ck_assert_uint_eq(offserv_sitedb_open(path, NULL, &w->db, err, sizeof(err)), OFFSERV_OK);
+	free(path);
+	co.storage = OFFSERV_CATALOGUE_REFERENCE;
+	co.scratch_dir = w->scratch;
+	memset(&res, 0, sizeof(res));
+	st = offserv_catalogue_import_image(w->db, &co, w->wim, &res, err, sizeof(err));
+	ck_assert_msg(st == OFFSERV_OK, "import: 0x%08x %s", st, err);
+	snprintf(w->image, sizeof(w->image), "%s", res.package_id);
+	offserv_catalogue_import_result_clear(&res);
+
+	w->host.abi_version = OFFSERV_PLUGIN_ABI_VERSION;
+	w->host.log = quiet_log;
+	po.directory = dir;
+	po.host = &w->host;
+	po.allow_insecure = 1;
+	ck_assert_msg(offserv_plugins_load(&po, &w->plugins, err, sizeof(err)) == OFFSERV_OK, "%s",
+	              err);
+	ck_assert_ptr_nonnull(offserv_plugins_find(w->plugins, "cab"));
+	free(dir);
+}
+
+static void agree_free(struct agree *w)
+{
+	offserv_plugins_unload(w->plugins);
+	offserv_sitedb_close(w->db);
+	offtest_rmtree(w->dir);
+	free(w->dir);
+	free(w->wim);
+	free(w->scratch);
+}
+
+/* A package folder made by mkfixture: mk package DIR --kb KB [2 more arguments]. */
+static char *make_pkg(struct agree *w, const char *kb, const char *opt, const char *val)
+{
+	char *dir = offtest_strdup_printf("%s/pkg-%s", w->dir, kb);
+
+	mk("package", dir, "--kb", kb, "--files", "1", "--size-kb", "4", opt, val, NULL);
+	return dir;
+}
+
+/* Import an update file into the site database the way the content library does. */
+static int64_t import_update(struct agree *w, const char *plugin, const char *file)
+{
+	const struct offserv_loaded_plugin *pl = offserv_plugins_find(w->plugins, plugin);
+	struct offserv_update_info *info = NULL;
+	struct offserv_update_package_rec *pk = NULL;
+	struct offserv_update_parent_rec *pa = NULL;
+	struct offserv_update_rec rec;
+	size_t npk = 0, npa = 0;
+	char err[1024] = "";
+	int64_t id = 0;
+	offserv_status st;
+
+	ck_assert_ptr_nonnull(pl);
+	st = offserv_catalogue_read_update_info(pl, file, &info, err, sizeof(err));
+	ck_assert_msg(st == OFFSERV_OK, "read %s: 0x%08x %s", file, st, err);
+	ck_assert_uint_eq(offserv_catalogue_update_rows(info, &pk, &npk, &pa, &npa, err, sizeof(err)),
+	                  OFFSERV_OK);
+	memset(&rec, 0, sizeof(rec));
+	snprintf(rec.sha256, sizeof(rec.sha256), "%s", info->sha256);
+	rec.file_name = (char *)file;
+	rec.library_path = (char *)file;
+	rec.format = info->format;
+	rec.kb = info->kb;
+	rec.arch = info->arch;
+	rec.size = info->size;
+	rec.supported = 1;
+	st = offserv_sitedb_update_insert(w->db, &rec, pk, npk, pa, npa, &id, err, sizeof(err));
+	ck_assert_msg(st == OFFSERV_OK, "insert: 0x%08x %s", st, err);
+	free(pk);
+	free(pa);
+	offserv_update_info_free(info);
+	return id;
+}
+
+static struct offserv_applicable_update judge(struct agree *w, int64_t id)
+{
+	struct offserv_applicable_update *a = NULL, r;
+	size_t n = 0;
+	char err[1024] = "";
+	int found = 0;
+
+	ck_assert_uint_eq(offserv_catalogue_applicable(w->db, w->image, 1, NULL, 0, &a, &n, err,
+	                                               sizeof(err)),
+	                  OFFSERV_OK);
+	memset(&r, 0, sizeof(r));
+	for (size_t i = 0; i < n; i++)
+		if (a[i].update_id == id) {
+			r = a[i];
+			r.explain = strdup(a[i].explain ? a[i].explain : "");
+			r.file_name = r.kb = r.title = r.package = NULL;
+			found = 1;
+		}
+	offserv_applicable_updates_free(a, n);
+	ck_assert_msg(found, "no verdict for update %lld", (long long)id);
+	return r;
+}
+
+/* Service one package folder with the engine; its HRESULT on index 1. */
+static offserv_status engine_verdict(struct agree *w, const char *dir, char *msg, size_t len)
+{
+	struct offserv_engine_package pkg = {0};
+	struct offserv_engine_options o;
+	struct offserv_engine_report rep;
+	char err[1024] = "";
+	offserv_status st = OFFSERV_E_UNEXPECTED;
+
+	memset(&o, 0, sizeof(o));
+	memset(&rep, 0, sizeof(rep));
+	o.wim_path = w->wim;
+	o.scratch_dir = w->scratch;
+	o.no_fsync = 1;
+	pkg.dir = dir;
+	offserv_engine_service(&o, &pkg, 1, &rep, err, sizeof(err));
+	for (size_t i = 0; i < rep.n_results; i++)
+		if (rep.results[i].index == 1 && rep.results[i].package == 0) {
+			st = rep.results[i].status;
+			snprintf(msg, len, "%s", rep.results[i].message);
+		}
+	offserv_engine_report_clear(&rep);
+	return st;
+}
+
+START_TEST(test_agree_parent_build)
+{
+	struct agree w;
+	struct offserv_applicable_update v;
+	char *dir, *cab, msg[1024] = "";
+	int64_t id;
+	offserv_status hr;
+
+	agree_init(&w);
+	/* The parent asks for build 19045 (buildCompare EQ); the image is 19041. */
+	dir = make_pkg(&w, "5090001", "--parent",
+	               "Microsoft-Windows-Client-Features-Package~" TOKEN "~amd64~~10.0.19045.1");
+	cab = offtest_strdup_printf("%s/Windows10.0-KB5090001-x64.cab", dir);
+	id = import_update(&w, "cab", cab);
+	v = judge(&w, id);
+	ck_assert_int_eq(v.verdict, OFFSERV_NOT_APPLICABLE_PARENT);
+	ck_assert_int_eq(v.rule, OFFSERV_RULE_PARENT_TOO_OLD);
+	ck_assert_uint_eq(v.hr, 0x800f081eu);
+	ck_assert_msg(strstr(v.explain, "10.0.19045.1") != NULL, "%s", v.explain);
+	hr = engine_verdict(&w, dir, msg, sizeof(msg));
+	ck_assert_msg(hr == v.hr, "engine 0x%08x (%s), catalogue 0x%08x (%s)", hr, msg, v.hr,
+	              v.explain);
+	free(v.explain);
+	free(cab);
+	free(dir);
+
+	/* An older build with buildCompare EQ: "this version or higher" would
+	 * take it; the compare attribute, carried through the plugin, refuses
+	 * it as the engine does. */
+	dir = make_pkg(&w, "5090004", "--parent",
+	               "Microsoft-Windows-Client-Features-Package~" TOKEN "~amd64~~10.0.18363.1");
+	cab = offtest_strdup_printf("%s/Windows10.0-KB5090004-x64.cab", dir);
+	id = import_update(&w, "cab", cab);
+	v = judge(&w, id);
+	ck_assert_msg(v.verdict == OFFSERV_NOT_APPLICABLE_PARENT, "%s", v.explain);
+	ck_assert_int_eq(v.rule, OFFSERV_RULE_PARENT_MISMATCH);
+	ck_assert_uint_eq(v.hr, 0x800f081eu);
+	hr = engine_verdict(&w, dir, msg, sizeof(msg));
+	ck_assert_msg(hr == v.hr, "engine 0x%08x (%s), catalogue 0x%08x (%s)", hr, msg, v.hr,
+	              v.explain);
+	free(v.explain);
+	free(cab);
+	free(dir);
+	agree_free(&w);
+}
+END_TEST
+
+START_TEST(test_agree_servicing_stack)
+{
+	struct agree w;
+	struct offserv_applicable_update v;
+	char *dir, *cab, *msu, msg[1024] = "";
+	int64_t id, id_msu;
+	offserv_status hr;
+
+	agree_init(&w);
+	/* The image's stack is only named under CBS\Version (10.0.19041.x). */
+	dir = make_pkg(&w, "5090002", "--needs-ssu", "10.0.19041.9999");
+	cab = offtest_strdup_printf("%s/Windows10.0-KB5090002-x64.cab", dir);
+	msu = offtest_strdup_printf("%s/windows10.0-kb5090002-x64.msu", w.dir);
+	mk("msu", msu, "--cab", cab, "--kb", "5090002", NULL);
+	id = import_update(&w, "cab", cab);
+	id_msu = import_update(&w, "msu", msu);
+	v = judge(&w, id);
+	ck_assert_int_eq(v.verdict, OFFSERV_NEEDS_NEWER_SSU);
+	ck_assert_int_eq(v.rule, OFFSERV_RULE_SERVICING_STACK);
+	ck_assert_uint_eq(v.hr, 0x800f0823u);
+	ck_assert_msg(strstr(v.explain, "10.0.19041.9999") != NULL, "%s", v.explain);
+	free(v.explain);
+	/* The same package inside an MSU: the same verdict. */
+	v = judge(&w, id_msu);
+	ck_assert_int_eq(v.verdict, OFFSERV_NEEDS_NEWER_SSU);
+	ck_assert_uint_eq(v.hr, 0x800f0823u);
+	hr = engine_verdict(&w, dir, msg, sizeof(msg));
+	ck_assert_msg(hr == v.hr, "engine 0x%08x (%s), catalogue 0x%08x (%s)", hr, msg, v.hr,
+	              v.explain);
+	free(v.explain);
+	free(cab);
+	free(msu);
+	free(dir);
+	agree_free(&w);
+}
+END_TEST
+
+/* The control: a package both accept, so the refusals above are not the only answer. */
+START_TEST(test_agree_applicable)
+{
+	struct agree w;
+	struct offserv_applicable_update v;
+	char *dir, *cab, msg[1024] = "";
+	int64_t id;
+	offserv_status hr;
+
+	agree_init(&w);
+	dir = make_pkg(&w, "5090003", "--needs-ssu", "10.0.19041.1");
+	cab = offtest_strdup_printf("%s/Windows10.0-KB5090003-x64.cab", dir);
+	id = import_update(&w, "cab", cab);
+	v = judge(&w, id);
+	ck_assert_msg(v.verdict == OFFSERV_APPLICABLE, "%s", v.explain);
+	ck_assert_int_eq(v.rule, OFFSERV_RULE_APPLIES);
+	hr = engine_verdict(&w, dir, msg, sizeof(msg));
+	ck_assert_msg(hr == OFFSERV_OK, "engine 0x%08x: %s", hr, msg);
+	free(v.explain);
+	free(cab);
+	free(dir);
+	agree_free(&w);
+}
+END_TEST
+
+/* The servicing stack row import records for a fresh image, and its JSON. */
+START_TEST(test_import_records_stack)
+{
+	struct agree w;
+	struct offserv_image_package_rec *pk = NULL;
+	struct offserv_installed_package *inst;
+	size_t n = 0;
+	char err[512], v[32];
+	int rows = 0;
+
+	agree_init(&w);
+	ck_assert_uint_eq(offserv_sitedb_package_list(w.db, w.image, 1, &pk, &n, err, sizeof(err)),
+	                  OFFSERV_OK);
+	inst = calloc(n + 1, sizeof(*inst));
+	for (size_t i = 0; i < n; i++) {
+		inst[i].identity = pk[i].identity;
+		inst[i].state = pk[i].state;
+		if (!strncmp(pk[i].identity, "Microsoft-Windows-ServicingStack~" TOKEN "~amd64~~", 47)) {
+			rows++;
+			ck_assert_uint_eq(pk[i].state, OFFSERV_STATE_INSTALLED);
+		}
+	}
+	ck_assert_int_eq(rows, 1);
+	ck_assert_int_eq(offserv_image_servicing_stack_version(inst, n, v), 0);
+	ck_assert_int_eq(strncmp(v, "10.0.19041.", 11), 0);
+	free(inst);
+	offserv_image_package_recs_free(pk, n);
+	agree_free(&w);
+}
+END_TEST
+
+START_TEST(test_rule_names_and_json)
+{
+	struct offserv_applicable_update u[2];
+	char *json = NULL, err[256];
+
+	ck_assert_str_eq(offserv_applicability_rule_name(OFFSERV_RULE_PARENT_TOO_OLD),
+	                 "parent too old");
+	ck_assert_str_eq(offserv_applicability_rule_name(OFFSERV_RULE_SERVICING_STACK),
+	                 "servicing stack too old");
+	memset(u, 0, sizeof(u));
+	u[0].update_id = 16777217;
+	u[0].index = 1;
+	u[0].kb = "KB1\"2";
+	u[0].verdict = OFFSERV_NEEDS_NEWER_SSU;
+	u[0].rule = OFFSERV_RULE_SERVICING_STACK;
+	u[0].hr = 0x800f0823u;
+	u[0].explain = "needs \\ stack";
+	u[1].update_id = 16777218;
+	u[1].superseded_by = 16777219;
+	ck_assert_uint_eq(offserv_catalogue_applicable_json(u, 2, &json, err, sizeof(err)), OFFSERV_OK);
+	ck_assert_ptr_nonnull(strstr(json, "\"kb\":\"KB1\\\"2\""));
+	ck_assert_ptr_nonnull(strstr(json, "\"rule\":\"servicing stack too old\""));
+	ck_assert_ptr_nonnull(strstr(json, "\"hresult\":\"0x800f0823\""));
+	ck_assert_ptr_nonnull(strstr(json, "\"explain\":\"needs \\\\ stack\""));
+	ck_assert_ptr_nonnull(strstr(json, "\"superseded_by\":16777219"));
+	ck_assert_ptr_nonnull(strstr(json, "\"kb\":null"));
+	free(json);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("applicability");
@@ -575,6 +963,31 @@ int main(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("catalogue");
 	tcase_add_test(tc, test_catalogue_applicable);
+	tcase_add_test(tc, test_rule_names_and_json);
 	suite_add_tcase(s, tc);
+	{
+		char *mkf = mkfixture_path(), *cab = plugin_dir();
+		char *so = offtest_strdup_printf("%s/cab.so", cab);
+		char *so2 = offtest_strdup_printf("%s/msu.so", cab);
+
+		if (access(mkf, X_OK) != 0) {
+			printf("# %s is not built: catalogue/engine agreement cases not run\n", mkf);
+		} else if (access(so, R_OK) != 0 || access(so2, R_OK) != 0) {
+			printf("# the cab and msu plugins are not built (%s): agreement cases not run\n",
+			       cab);
+		} else {
+			tc = tcase_create("agreement");
+			tcase_set_timeout(tc, 300);
+			tcase_add_test(tc, test_import_records_stack);
+			tcase_add_test(tc, test_agree_parent_build);
+			tcase_add_test(tc, test_agree_servicing_stack);
+			tcase_add_test(tc, test_agree_applicable);
+			suite_add_tcase(s, tc);
+		}
+		free(mkf);
+		free(cab);
+		free(so);
+		free(so2);
+	}
 	return offtest_run(s);
 }

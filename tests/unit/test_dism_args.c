@@ -92,6 +92,82 @@ START_TEST(test_package_path_order)
 }
 END_TEST
 
+START_TEST(test_remove_package_refs)
+{
+	struct dism_args a;
+	char err[512] = "";
+	offserv_status st;
+	char *h;
+
+	/* Names and paths mixed keep their command-line order. */
+	PARSE(OFFSERV_OK, "/Image:/mnt", "/Remove-Package", "/PackageName:A~1", "/PackagePath:/p/b.cab",
+	      "/packagename=C~3");
+	ck_assert_int_eq(a.verb, DISM_VERB_REMOVE_PACKAGE);
+	ck_assert_uint_eq(a.n_package_refs, 3);
+	ck_assert_int_eq(a.package_refs[0].is_path, 0);
+	ck_assert_str_eq(a.package_refs[0].value, "A~1");
+	ck_assert_int_eq(a.package_refs[1].is_path, 1);
+	ck_assert_str_eq(a.package_refs[1].value, "/p/b.cab");
+	ck_assert_int_eq(a.package_refs[2].is_path, 0);
+	ck_assert_str_eq(a.package_refs[2].value, "C~3");
+	ck_assert_uint_eq(a.n_package_names, 2);
+	ck_assert_uint_eq(a.n_package_paths, 1);
+	/* The first of a repeated option is its value. */
+	ck_assert_str_eq(a.value[DISM_OPT_PACKAGENAME], "A~1");
+	ck_assert_str_eq(a.value[DISM_OPT_PACKAGEPATH], "/p/b.cab");
+	dism_args_free(&a);
+
+	PARSE(OFFSERV_OK, "/Image:/mnt", "/Remove-Package", "/PackagePath:/p/1.cab",
+	      "/PackagePath:/p/2.cab");
+	ck_assert_uint_eq(a.n_package_refs, 2);
+	ck_assert_str_eq(a.package_refs[1].value, "/p/2.cab");
+	dism_args_free(&a);
+
+	PARSE(OFFSERV_E_INVALIDARG, "/Image:/mnt", "/Remove-Package");
+	ck_assert_str_eq(err, "The /Remove-Package command needs /PackageName or /PackagePath.");
+	PARSE(OFFSERV_E_INVALIDARG, "/Image:/mnt", "/Remove-Package", "/PackageName:");
+	ck_assert_str_eq(err, "The /PackageName option is missing a required argument.");
+	/* /Get-PackageInfo still takes one package. */
+	PARSE(OFFSERV_E_INVALIDARG, "/Image:/mnt", "/Get-PackageInfo", "/PackageName:A",
+	      "/PackageName:B");
+	ck_assert_str_eq(err, "The /Get-PackageInfo command takes only one /PackageName or /PackagePath.");
+	PARSE(OFFSERV_E_INVALIDARG, "/Image:/mnt", "/Get-PackageInfo", "/PackageName:A",
+	      "/PackagePath:/b.cab");
+	PARSE(OFFSERV_OK, "/Image:/mnt", "/Get-PackageInfo", "/PackageName:A");
+	ck_assert_str_eq(a.value[DISM_OPT_PACKAGENAME], "A");
+	dism_args_free(&a);
+	/* Other commands refuse them. */
+	PARSE(OFFSERV_E_INVALIDARG, "/Image:/mnt", "/Add-Package", "/PackageName:A");
+	ck_assert_str_eq(err, "The /PackageName option is not valid for the /Add-Package command.");
+	PARSE(OFFSERV_E_INVALIDARG, "/Image:/mnt", "/Cleanup-Image", "/AnalyzeComponentStore",
+	      "/PackagePath:/a.cab");
+	/* Cleanup-Image: exactly one action. */
+	PARSE(OFFSERV_E_INVALIDARG, "/Image:/mnt", "/Cleanup-Image");
+	PARSE(OFFSERV_E_INVALIDARG, "/Image:/mnt", "/Cleanup-Image", "/AnalyzeComponentStore",
+	      "/RevertPendingActions");
+	PARSE(OFFSERV_E_INVALIDARG, "/Image:/mnt", "/Cleanup-Image", "/AnalyzeComponentStore",
+	      "/ResetBase");
+	PARSE(OFFSERV_OK, "/Image:/mnt", "/cleanup-image", "/analyzecomponentstore");
+	ck_assert(a.present[DISM_OPT_ANALYZECOMPONENTSTORE]);
+	dism_args_free(&a);
+	PARSE(OFFSERV_OK, "/Image:/mnt", "/Cleanup-Image", "/RevertPendingActions");
+	dism_args_free(&a);
+
+	/* Their help texts. */
+	PARSE(OFFSERV_OK, "/Image:/mnt", "/Remove-Package", "/?");
+	h = dism_help_text(a.verb);
+	ck_assert_ptr_nonnull(strstr(h, "/Remove-Package {/PackageName:<identity> | /PackagePath:<path>}"));
+	free(h);
+	dism_args_free(&a);
+	PARSE(OFFSERV_OK, "/Cleanup-Image", "/?");
+	h = dism_help_text(a.verb);
+	ck_assert_ptr_nonnull(strstr(h, "/AnalyzeComponentStore reports"));
+	ck_assert_ptr_nonnull(strstr(h, "/RevertPendingActions removes"));
+	free(h);
+	dism_args_free(&a);
+}
+END_TEST
+
 START_TEST(test_duplicates_unknown_missing)
 {
 	struct dism_args a;
@@ -276,6 +352,7 @@ int main(void)
 	tcase_add_test(tc, test_quotes);
 	tcase_add_test(tc, test_globals_anywhere);
 	tcase_add_test(tc, test_package_path_order);
+	tcase_add_test(tc, test_remove_package_refs);
 	tcase_add_test(tc, test_duplicates_unknown_missing);
 	tcase_add_test(tc, test_command_rules);
 	tcase_add_test(tc, test_legacy_aliases);

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 #include <config.h>
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <offserv/engine.h>
 
 #include "dism/output.h"
 
@@ -126,6 +129,9 @@ START_TEST(test_codes)
 	ck_assert_int_eq(dism_exit_status(OFFSERV_CBS_E_NEW_SERVICING_STACK_REQUIRED), 205);
 	ck_assert_int_eq(dism_exit_status(OFFSERV_CBS_E_INSTALLERS_FAILED), 207);
 	ck_assert_int_eq(dism_exit_status(OFFSERV_E_NOTIMPL), 209);
+	ck_assert_int_eq(dism_exit_status(OFFSERV_CBS_E_UNKNOWN_UPDATE), 210);
+	ck_assert_int_eq(dism_exit_status(OFFSERV_CBS_E_CANNOT_UNINSTALL), 211);
+	ck_assert_int_eq(dism_exit_status(OFFSERV_CBS_E_PENDING), 202);
 	ck_assert_int_eq(dism_exit_status(OFFSERV_E_BAD_CONFIG), 1); /* 1610: too big */
 	ck_assert_int_eq(dism_exit_status(0x8badf00du), 1);
 }
@@ -163,6 +169,88 @@ START_TEST(test_numbers_and_dates)
 }
 END_TEST
 
+START_TEST(test_store_sizes)
+{
+	char buf[64];
+
+	dism_format_store_size(0, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "0 bytes");
+	dism_format_store_size(1023, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "1023 bytes");
+	dism_format_store_size(1024, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "1.00 KB");
+	/* 845.77 MB and 15.40 MB as DISM prints them. */
+	dism_format_store_size(886850019ull, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "845.77 MB");
+	dism_format_store_size(16148070ull, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "15.40 MB");
+	/* 8.01 GB */
+	dism_format_store_size(8600000000ull, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "8.01 GB");
+	/* A value that rounds to 1024.00 of a unit is written in the next one. */
+	dism_format_store_size(1024ull * 1024 - 1, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "1.00 MB");
+	dism_format_store_size(5ull << 40, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "5.00 TB");
+	dism_format_store_size(UINT64_MAX, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "16.00 EB");
+
+	setenv("TZ", "UTC", 1);
+	tzset();
+	/* 2016-11-01 09:19:31 UTC */
+	dism_format_cleanup_date(1477991971, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "2016-11-01 09:19:31");
+	dism_format_cleanup_date(0, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "");
+}
+END_TEST
+
+START_TEST(test_store_report)
+{
+	struct offserv_component_store_info info;
+	char *text;
+
+	setenv("TZ", "UTC", 1);
+	tzset();
+	memset(&info, 0, sizeof(info));
+	info.explorer_size = 8600000000ull;
+	info.actual_size = 8300000000ull;
+	info.shared_with_windows = 6528350000ull;
+	info.backups_and_disabled = 1760936591ull;
+	info.cache_and_temp = 0;
+	info.last_cleanup = 1477991971;
+	info.reclaimable_packages = 0;
+	info.cleanup_recommended = 0;
+	text = dism_store_report(&info);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_str_eq(text, "Component Store (WinSxS) information:\n"
+	                       "\n"
+	                       "Windows Explorer Reported Size of Component Store : 8.01 GB\n"
+	                       "\n"
+	                       "Actual Size of Component Store : 7.73 GB\n"
+	                       "\n"
+	                       "    Shared with Windows : 6.08 GB\n"
+	                       "    Backups and Disabled Features : 1.64 GB\n"
+	                       "    Cache and Temporary Data : 0 bytes\n"
+	                       "\n"
+	                       "Date of Last Cleanup : 2016-11-01 09:19:31\n"
+	                       "\n"
+	                       "Number of Reclaimable Packages : 0\n"
+	                       "Component Store Cleanup Recommended : No\n");
+	free(text);
+
+	info.reclaimable_packages = 3;
+	info.cleanup_recommended = 1;
+	info.last_cleanup = 0;
+	text = dism_store_report(&info);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_ptr_nonnull(strstr(text, "\nNumber of Reclaimable Packages : 3\n"
+	                                   "Component Store Cleanup Recommended : Yes\n"));
+	ck_assert_ptr_nonnull(strstr(text, "\nDate of Last Cleanup : \n"));
+	free(text);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("dism_output");
@@ -174,6 +262,8 @@ int main(void)
 	tcase_add_test(tc, test_crlf_and_quiet);
 	tcase_add_test(tc, test_codes);
 	tcase_add_test(tc, test_numbers_and_dates);
+	tcase_add_test(tc, test_store_sizes);
+	tcase_add_test(tc, test_store_report);
 	suite_add_tcase(s, tc);
 	return offtest_run(s);
 }

@@ -539,6 +539,204 @@ START_TEST(test_hivexsh_reads_it)
 }
 END_TEST
 
+/* Little-endian fields of the raw hive file, for checks below hivex's API. */
+static uint32_t le32_at(const unsigned char *f, size_t off)
+{
+	return (uint32_t)f[off] | (uint32_t)f[off + 1] << 8 | (uint32_t)f[off + 2] << 16 |
+	       (uint32_t)f[off + 3] << 24;
+}
+
+/* Count, over the tree under @p node, the keys that point at each sk cell. */
+static void count_sk_refs(hive_h *hx, const unsigned char *f, size_t flen, hive_node_h node,
+                          uint32_t *sk, uint32_t *refs, size_t *nsk)
+{
+	hive_node_h *kids;
+	uint32_t off;
+	size_t i;
+
+	ck_assert_uint_lt((size_t)node + 52, flen);
+	off = le32_at(f, (size_t)node + 48);
+	for (i = 0; i < *nsk && sk[i] != off; i++)
+		;
+	if (i == *nsk) {
+		ck_assert_uint_lt(*nsk, 64);
+		sk[(*nsk)++] = off;
+		refs[i] = 0;
+	}
+	refs[i]++;
+	kids = hivex_node_children(hx, node);
+	ck_assert_ptr_nonnull(kids);
+	for (size_t k = 0; kids[k]; k++)
+		count_sk_refs(hx, f, flen, kids[k], sk, refs, nsk);
+	free(kids);
+}
+
+/*
+ * Many keys under one parent, each with values set one at a time: the
+ * way COMPONENTS grows.  hivex leaves every superseded subkey list and
+ * value in the file; the committed file holds the live cells only, long
+ * subkey lists split into an index root, and security cells with the
+ * right reference counts.
+ */
+START_TEST(test_compact_many_keys)
+{
+	enum { N = 1200 };
+	char *dir, *path = fresh_hive(&dir);
+	struct offserv_hive *h = open_ok(path, OFFSERV_HIVE_WRITE);
+	offserv_hive_key big, k, again;
+	char err[512] = "", name[32], upper[32];
+	unsigned char digest[32];
+	struct stat sb;
+	hive_h *hx;
+	hive_node_h node, root;
+	unsigned char *f;
+	size_t flen, nsk = 0;
+	uint32_t sk[64], refs[64], list;
+
+	OK(offserv_hive_create(h, 0, "DerivedData\\Components", &big, err, sizeof(err)));
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "Comp%05d.x", (i * 7919) % N);
+		OK(offserv_hive_create(h, big, name, &k, err, sizeof(err)));
+		memset(digest, i & 0xff, sizeof(digest));
+		OK(offserv_hive_set_binary(h, k, "S256H", digest, sizeof(digest), err, sizeof(err)));
+		OK(offserv_hive_set_sz(h, k, "identity", name, err, sizeof(err)));
+		OK(offserv_hive_set_dword(h, k, "n", (uint32_t)i, err, sizeof(err)));
+		if (i % 300 == 0) {
+			/* found again through the index, in another case */
+			for (size_t c = 0; c <= strlen(name); c++)
+				upper[c] = (char)(name[c] >= 'a' && name[c] <= 'z' ? name[c] - 32 : name[c]);
+			OK(offserv_hive_find(h, big, upper, &again, err, sizeof(err)));
+			ck_assert_uint_eq(again, k);
+		}
+	}
+	OK(offserv_hive_delete_key(h, big, "Comp00001.x", err, sizeof(err)));
+	ck_assert_uint_eq(offserv_hive_find(h, big, "comp00001.X", &k, NULL, 0),
+	                  OFFSERV_E_FILE_NOT_FOUND);
+	OK(offserv_hive_find(h, big, "COMP00002.X", &k, err, sizeof(err)));
+	/* a key added after a delete is found (the index was rebuilt) */
+	OK(offserv_hive_create(h, big, "Later", &k, err, sizeof(err)));
+	OK(offserv_hive_find(h, big, "later", &again, err, sizeof(err)));
+	ck_assert_uint_eq(again, k);
+	OK(offserv_hive_commit(h, NULL, err, sizeof(err)));
+	offserv_hive_close(h);
+
+	/* Live data: 1,200 keys of ~300 bytes.  hivex alone leaves over
+	 * 4 * N^2 bytes of old subkey lists (5.8 MB) behind. */
+	ck_assert_int_eq(stat(path, &sb), 0);
+	ck_assert_msg(sb.st_size < 1024 * 1024, "hive is %lld bytes", (long long)sb.st_size);
+	ck_assert_int_eq(sb.st_size % 4096, 0);
+
+	hx = hivex_open(path, 0);
+	ck_assert_ptr_nonnull(hx);
+	root = hivex_root(hx);
+	node = hivex_node_get_child(hx, root, "DerivedData");
+	ck_assert_uint_ne(node, 0);
+	node = hivex_node_get_child(hx, node, "Components");
+	ck_assert_uint_ne(node, 0);
+	ck_assert_uint_eq(hivex_node_nr_children(hx, node), N);
+	{
+		static int inv[N], seen[N];
+		hive_node_h *kids = hivex_node_children(hx, node);
+		size_t n = 0;
+
+		for (int i = 0; i < N; i++) {
+			inv[(i * 7919) % N] = i;
+			seen[i] = 0;
+		}
+		ck_assert_ptr_nonnull(kids);
+		for (; kids[n]; n++) {
+			char *kname = hivex_node_name(hx, kids[n]);
+			hive_value_h v;
+			hive_type t;
+			size_t len;
+			char *data;
+			int want;
+
+			ck_assert_ptr_nonnull(kname);
+			if (strcmp(kname, "Later") == 0) {
+				free(kname);
+				continue;
+			}
+			ck_assert_int_eq(sscanf(kname, "Comp%05d.x", &want), 1);
+			ck_assert(want >= 0 && want < N && want != 1 && !seen[want]);
+			seen[want] = 1;
+			free(kname);
+			ck_assert_uint_eq(hivex_node_nr_values(hx, kids[n]), 3);
+			v = hivex_node_get_value(hx, kids[n], "S256H");
+			ck_assert_uint_ne(v, 0);
+			data = hivex_value_value(hx, v, &t, &len);
+			ck_assert_ptr_nonnull(data);
+			ck_assert_uint_eq(len, 32);
+			ck_assert_uint_eq((unsigned char)data[31], (unsigned)(inv[want] & 0xff));
+			free(data);
+			v = hivex_node_get_value(hx, kids[n], "n");
+			ck_assert_int_eq(hivex_value_dword(hx, v), inv[want]);
+		}
+		ck_assert_uint_eq(n, N);
+		free(kids);
+	}
+	ck_assert_uint_ne(hivex_node_get_child(hx, node, "Later"), 0);
+
+	/* Below the API: the list is an index root of leaves, and every
+	 * security cell counts the keys that use it, in one circular list. */
+	f = (unsigned char *)offtest_read_file(path, &flen);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_lt((size_t)node + 36, flen);
+	list = le32_at(f, (size_t)node + 32) + 0x1000;
+	ck_assert_uint_lt(list + 8, flen);
+	ck_assert_msg(f[list + 4] == 'r' && f[list + 5] == 'i', "subkey list is %c%c",
+	              f[list + 4], f[list + 5]);
+	count_sk_refs(hx, f, flen, root, sk, refs, &nsk);
+	ck_assert_uint_ge(nsk, 1);
+	for (size_t i = 0; i < nsk; i++) {
+		size_t at = (size_t)sk[i] + 0x1000;
+		uint32_t cur = sk[i];
+		size_t steps = 0;
+
+		ck_assert_uint_lt(at + 24, flen);
+		ck_assert(f[at + 4] == 's' && f[at + 5] == 'k');
+		ck_assert_uint_eq(le32_at(f, at + 16), refs[i]);
+		do {
+			uint32_t next = le32_at(f, (size_t)cur + 0x1000 + 8);
+
+			ck_assert_uint_eq(le32_at(f, (size_t)next + 0x1000 + 12), cur);
+			cur = next;
+			ck_assert_uint_le(++steps, nsk);
+		} while (cur != sk[i]);
+	}
+	free(f);
+	hivex_close(hx);
+
+	/* Keys added to the split list later: the file stays in proportion. */
+	h = open_ok(path, OFFSERV_HIVE_WRITE);
+	OK(offserv_hive_find(h, 0, "DerivedData\\Components", &big, err, sizeof(err)));
+	for (int i = 0; i < 200; i++) {
+		snprintf(name, sizeof(name), "New%04d", i);
+		OK(offserv_hive_create(h, big, name, &k, err, sizeof(err)));
+		OK(offserv_hive_set_dword(h, k, "n", (uint32_t)i, err, sizeof(err)));
+	}
+	OK(offserv_hive_commit(h, NULL, err, sizeof(err)));
+	offserv_hive_close(h);
+	{
+		struct stat sb2;
+
+		ck_assert_int_eq(stat(path, &sb2), 0);
+		ck_assert_msg(sb2.st_size < sb.st_size + 200 * 1024, "grew from %lld to %lld",
+		              (long long)sb.st_size, (long long)sb2.st_size);
+	}
+	hx = hivex_open(path, 0);
+	ck_assert_ptr_nonnull(hx);
+	node = hivex_node_get_child(hx, hivex_node_get_child(hx, hivex_root(hx), "DerivedData"),
+	                            "Components");
+	ck_assert_uint_eq(hivex_node_nr_children(hx, node), N + 200);
+	ck_assert_uint_ne(hivex_node_get_child(hx, node, "new0199"), 0);
+	hivex_close(hx);
+	offtest_rmtree(dir);
+	free(dir);
+	free(path);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("hive");
@@ -553,6 +751,11 @@ int main(void)
 	tcase_add_test(tc, test_commit_atomic);
 	tcase_add_test(tc, test_control_set);
 	tcase_add_test(tc, test_hivexsh_reads_it);
+	suite_add_tcase(s, tc);
+	/* builds a large hive through hivex: more than the default 4 s on a busy machine */
+	tc = tcase_create("compact");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_compact_many_keys);
 	suite_add_tcase(s, tc);
 	return offtest_run(s);
 }

@@ -218,7 +218,19 @@ START_TEST(schedule_storage)
 	ck_assert_uint_eq(rec.n_update_ids, 1);
 	ck_assert_int_eq(rec.update_ids[0], upd[0]);
 	ck_assert(!offserv_schedule_is_all_updates(&rec));
+	ck_assert_int_eq(rec.optimize, 0);
 	offserv_schedule_rec_clear(&rec);
+	{
+		/* a record made by older code: the suffix still counts, the rule still parses */
+		struct offserv_schedule_rec legacy = {0};
+		struct offserv_recurrence r;
+
+		legacy.recurrence = (char *)"daily at 02:00; updates=all";
+		ck_assert(offserv_schedule_is_all_updates(&legacy));
+		ck_assert_uint_eq(offserv_schedule_rule(&legacy, &r, err, sizeof(err)), OFFSERV_OK);
+		ck_assert_int_eq(r.kind, OFFSERV_RECUR_DAILY);
+		ck_assert_int_eq(r.hour, 2);
+	}
 
 	/* an update for another architecture, a missing one, a bad date */
 	sp.updates = arm;
@@ -240,9 +252,15 @@ START_TEST(schedule_storage)
 	sp.on = "second tuesday +3 days";
 	sp.at = "02:00";
 	sp.update_dps = 1;
+	sp.optimize = 1;
 	ck_assert_uint_eq(offserv_schedule_create(db, &sp, now, &s2, err, sizeof(err)), OFFSERV_OK);
 	ck_assert_uint_eq(offserv_sitedb_schedule_get(db, s2, &rec, err, sizeof(err)), OFFSERV_OK);
 	ck_assert(offserv_schedule_is_all_updates(&rec));
+	/* `--updates all` is a field of its own, the rule text is only the rule */
+	ck_assert_int_eq(rec.all_updates, 1);
+	ck_assert_uint_eq(rec.n_update_ids, 0);
+	ck_assert_str_eq(rec.recurrence, "monthly on second tuesday +3 days at 02:00");
+	ck_assert_int_eq(rec.optimize, 1);
 	ck_assert_str_eq(rec.run_at, "2024-01-12T02:00:00Z");
 	ck_assert_int_eq(rec.update_dps, 1);
 	offserv_schedule_rec_clear(&rec);

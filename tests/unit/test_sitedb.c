@@ -655,6 +655,201 @@ START_TEST(test_schedules_and_jobs)
 }
 END_TEST
 
+/* A schema-1 database whose `--updates all` schedule kept it as a recurrence suffix. */
+START_TEST(test_migration_from_1)
+{
+	struct offserv_sitedb *db = open_db();
+	struct offserv_image_rec img = {0};
+	struct offserv_schedule_rec s = {0}, gs;
+	char id[OFFSERV_PACKAGE_ID_LEN];
+	int64_t sid = 0, sid2 = 0;
+	sqlite3 *raw;
+	char *sql;
+
+	img.source_path = "/m.wim";
+	ck_assert_uint_eq(offserv_sitedb_image_insert(db, &img, NULL, 0, NULL, 0, id, err,
+	                                              sizeof(err)),
+	                  OFFSERV_OK);
+	memcpy(s.package_id, id, sizeof(id));
+	s.run_at = "2026-03-01T02:00:00Z";
+	s.recurrence = "daily at 02:00";
+	ck_assert_uint_eq(offserv_sitedb_schedule_insert(db, &s, &sid, err, sizeof(err)), OFFSERV_OK);
+	ck_assert_uint_eq(offserv_sitedb_schedule_insert(db, &s, &sid2, err, sizeof(err)), OFFSERV_OK);
+	offserv_sitedb_close(db);
+
+	/* take it back to version 1 as that version wrote it */
+	ck_assert_int_eq(sqlite3_open(dbpath, &raw), SQLITE_OK);
+	sql = offtest_strdup_printf(
+		"DROP TABLE job_post_actions;"
+		"ALTER TABLE schedules DROP COLUMN all_updates;"
+		"ALTER TABLE schedules DROP COLUMN optimize;"
+		"ALTER TABLE dp_status DROP COLUMN bytes;"
+		"ALTER TABLE dp_status DROP COLUMN plugin;"
+		"UPDATE schedules SET recurrence = recurrence || '; updates=all' WHERE schedule_id = %lld;"
+		"INSERT INTO dp_status(package_id, dp, status, updated_at) VALUES ('%s', 'old', 'Success', 'x');"
+		"PRAGMA user_version = 1;",
+		(long long)sid, id);
+	ck_assert_int_eq(sqlite3_exec(raw, sql, NULL, NULL, NULL), SQLITE_OK);
+	free(sql);
+	sqlite3_close(raw);
+
+	db = open_db();
+	ck_assert_int_eq(offserv_sitedb_schema_version(db), 2);
+	ck_assert_uint_eq(offserv_sitedb_schedule_get(db, sid, &gs, err, sizeof(err)), OFFSERV_OK);
+	ck_assert_str_eq(gs.recurrence, "daily at 02:00");
+	ck_assert_int_eq(gs.all_updates, 1);
+	ck_assert_int_eq(gs.optimize, 0);
+	offserv_schedule_rec_clear(&gs);
+	ck_assert_uint_eq(offserv_sitedb_schedule_get(db, sid2, &gs, err, sizeof(err)), OFFSERV_OK);
+	ck_assert_str_eq(gs.recurrence, "daily at 02:00");
+	ck_assert_int_eq(gs.all_updates, 0);
+	/* the new columns round-trip */
+	gs.all_updates = 1;
+	gs.optimize = 1;
+	ck_assert_uint_eq(offserv_sitedb_schedule_update(db, &gs, err, sizeof(err)), OFFSERV_OK);
+	offserv_schedule_rec_clear(&gs);
+	ck_assert_uint_eq(offserv_sitedb_schedule_get(db, sid2, &gs, err, sizeof(err)), OFFSERV_OK);
+	ck_assert_int_eq(gs.all_updates, 1);
+	ck_assert_int_eq(gs.optimize, 1);
+	offserv_schedule_rec_clear(&gs);
+	{
+		struct offserv_dp_status_rec *r = NULL;
+		size_t n = 0;
+
+		ck_assert_uint_eq(offserv_sitedb_dp_status_list(db, id, 0, &r, &n, err, sizeof(err)),
+		                  OFFSERV_OK);
+		ck_assert_uint_eq(n, 1);
+		ck_assert_str_eq(r[0].target, "old");
+		ck_assert_uint_eq(r[0].bytes, 0);
+		ck_assert_ptr_null(r[0].plugin);
+		offserv_dp_status_recs_free(r, n);
+	}
+	offserv_sitedb_close(db);
+}
+END_TEST
+
+START_TEST(test_dp_status_and_serviced)
+{
+	struct offserv_sitedb *db = open_db();
+	struct offserv_image_rec img = {0}, got;
+	struct offserv_job_rec j = {0};
+	struct offserv_dp_status_rec r = {0}, *l = NULL;
+	char id[OFFSERV_PACKAGE_ID_LEN];
+	int64_t jid = 0, jid2 = 0;
+	size_t n = 0;
+
+	img.source_path = "/d.wim";
+	ck_assert_uint_eq(offserv_sitedb_image_insert(db, &img, NULL, 0, NULL, 0, id, err,
+	                                              sizeof(err)),
+	                  OFFSERV_OK);
+	memcpy(j.package_id, id, sizeof(id));
+	ck_assert_uint_eq(offserv_sitedb_job_start(db, &j, &jid, err, sizeof(err)), OFFSERV_OK);
+
+	/* last_serviced_at: unset, then set to a given time and to now */
+	ck_assert_uint_eq(offserv_sitedb_image_get(db, id, &got, err, sizeof(err)), OFFSERV_OK);
+	ck_assert_ptr_null(got.last_serviced_at);
+	offserv_image_rec_clear(&got);
+	ck_assert_uint_eq(offserv_sitedb_image_set_serviced(db, id, "2026-01-02T03:04:05Z", err,
+	                                                    sizeof(err)),
+	                  OFFSERV_OK);
+	ck_assert_uint_eq(offserv_sitedb_image_get(db, id, &got, err, sizeof(err)), OFFSERV_OK);
+	ck_assert_str_eq(got.last_serviced_at, "2026-01-02T03:04:05Z");
+	offserv_image_rec_clear(&got);
+	ck_assert_uint_eq(offserv_sitedb_image_set_serviced(db, id, NULL, err, sizeof(err)),
+	                  OFFSERV_OK);
+	ck_assert_uint_eq(offserv_sitedb_image_get(db, id, &got, err, sizeof(err)), OFFSERV_OK);
+	ck_assert_uint_eq(strlen(got.last_serviced_at), 20);
+	ck_assert_str_ne(got.last_serviced_at, "2026-01-02T03:04:05Z");
+	offserv_image_rec_clear(&got);
+	ck_assert_uint_eq(offserv_sitedb_image_set_serviced(db, "OFS0FFFF", NULL, err, sizeof(err)),
+	                  OFFSERV_E_NOT_FOUND);
+
+	/* two DPs and the plugin's own row in the job; the DPs as the image's status */
+	r.job_id = jid;
+	r.plugin = "dp_refresh";
+	r.is_dp = 1;
+	r.target = "dp1";
+	r.status = "Success";
+	r.bytes = 123456789012ULL;
+	r.message = "ok";
+	ck_assert_uint_eq(offserv_sitedb_dp_status_record(db, id, &r, err, sizeof(err)), OFFSERV_OK);
+	r.target = "dp0";
+	r.status = "Failed";
+	r.hresult = 0x80070003u;
+	r.bytes = 0;
+	r.message = "no such folder";
+	ck_assert_uint_eq(offserv_sitedb_dp_status_record(db, id, &r, err, sizeof(err)), OFFSERV_OK);
+	r.is_dp = 0;
+	r.target = "dp_refresh";
+	r.message = "failed for 1 of 2";
+	ck_assert_uint_eq(offserv_sitedb_dp_status_record(db, id, &r, err, sizeof(err)), OFFSERV_OK);
+
+	ck_assert_uint_eq(offserv_sitedb_dp_status_list(db, id, 0, &l, &n, err, sizeof(err)),
+	                  OFFSERV_OK);
+	ck_assert_uint_eq(n, 2); /* the plugin's row is not a DP */
+	ck_assert_str_eq(l[0].target, "dp0"); /* by name */
+	ck_assert_str_eq(l[0].status, "Failed");
+	ck_assert_uint_eq(l[0].hresult, 0x80070003u);
+	ck_assert_str_eq(l[1].target, "dp1");
+	ck_assert_uint_eq(l[1].bytes, 123456789012ULL);
+	ck_assert_str_eq(l[1].plugin, "dp_refresh");
+	ck_assert_int_eq(l[1].job_id, jid);
+	ck_assert_ptr_nonnull(l[1].updated_at);
+	offserv_dp_status_recs_free(l, n);
+	ck_assert_uint_eq(offserv_sitedb_dp_status_list(db, NULL, jid, &l, &n, err, sizeof(err)),
+	                  OFFSERV_OK);
+	ck_assert_uint_eq(n, 3); /* in the order recorded */
+	ck_assert_str_eq(l[0].target, "dp1");
+	ck_assert_int_eq(l[0].is_dp, 1);
+	ck_assert_str_eq(l[2].target, "dp_refresh");
+	ck_assert_int_eq(l[2].is_dp, 0);
+	ck_assert_str_eq(l[2].message, "failed for 1 of 2");
+	offserv_dp_status_recs_free(l, n);
+
+	/* a later job replaces the image's DP status but keeps the first job's history */
+	ck_assert_uint_eq(offserv_sitedb_job_finish(db, jid, OFFSERV_JOB_FAILED, 0x80070003u, "x",
+	                                            err, sizeof(err)),
+	                  OFFSERV_OK);
+	ck_assert_uint_eq(offserv_sitedb_job_start(db, &j, &jid2, err, sizeof(err)), OFFSERV_OK);
+	r.job_id = jid2;
+	r.is_dp = 1;
+	r.target = "dp0";
+	r.status = "Success";
+	r.hresult = 0;
+	r.bytes = 42;
+	ck_assert_uint_eq(offserv_sitedb_dp_status_record(db, id, &r, err, sizeof(err)), OFFSERV_OK);
+	ck_assert_uint_eq(offserv_sitedb_dp_status_list(db, id, 0, &l, &n, err, sizeof(err)),
+	                  OFFSERV_OK);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(l[0].status, "Success");
+	ck_assert_uint_eq(l[0].bytes, 42);
+	ck_assert_int_eq(l[0].job_id, jid2);
+	offserv_dp_status_recs_free(l, n);
+	ck_assert_uint_eq(offserv_sitedb_dp_status_list(db, NULL, jid, &l, &n, err, sizeof(err)),
+	                  OFFSERV_OK);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_str_eq(l[1].status, "Failed");
+	offserv_dp_status_recs_free(l, n);
+	ck_assert_uint_eq(offserv_sitedb_dp_status_list(db, NULL, jid2, &l, &n, err, sizeof(err)),
+	                  OFFSERV_OK);
+	ck_assert_uint_eq(n, 1);
+	offserv_dp_status_recs_free(l, n);
+
+	/* refused: no target, an unknown job, an unknown image */
+	r.target = NULL;
+	ck_assert_uint_eq(offserv_sitedb_dp_status_record(db, id, &r, err, sizeof(err)),
+	                  OFFSERV_E_INVALIDARG);
+	r.target = "dp0";
+	r.job_id = 999999;
+	ck_assert_uint_eq(offserv_sitedb_dp_status_record(db, id, &r, err, sizeof(err)),
+	                  OFFSERV_E_NOT_FOUND);
+	r.job_id = 0;
+	ck_assert_uint_eq(offserv_sitedb_dp_status_record(db, "OFS0FFFF", &r, err, sizeof(err)),
+	                  OFFSERV_E_NOT_FOUND);
+	offserv_sitedb_close(db);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("sitedb");
@@ -673,6 +868,8 @@ int main(void)
 	tcase_add_test(tc, test_update_duplicate_and_find);
 	tcase_add_test(tc, test_images_indexes_packages);
 	tcase_add_test(tc, test_schedules_and_jobs);
+	tcase_add_test(tc, test_migration_from_1);
+	tcase_add_test(tc, test_dp_status_and_serviced);
 	suite_add_tcase(s, tc);
 	return offtest_run(s);
 }

@@ -5,6 +5,7 @@
 
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include <offserv/cab.h>
+#include <offserv/catalogue.h>
 #include <offserv/msu.h>
 #include <offserv/plugin.h>
 #include <offserv/status.h>
@@ -117,7 +119,10 @@ static char *mum_text(const char *name, const char *kb, const char *release, con
 
 #define COMP_DIR "amd64_microsoft-windows-foo_" TOKEN "_10.0.19041.3570_none_4f8e2d9a1b3c5e7f"
 
-enum pkg_variant { PLAIN, SSU, CIX, DCM, PSFX };
+enum pkg_variant { PLAIN, SSU, CIX, DCM, PSFX, STACK };
+
+/* The servicing stack the STACK variant asks for in <installerAssembly>. */
+#define NEEDS_STACK "10.0.19041.3620"
 
 /* Build a package cabinet at @p cab; returns nothing, asserts on failure. */
 static void make_package_cab(const char *work, const char *cab, const char *name, const char *kb,
@@ -126,7 +131,9 @@ static void make_package_cab(const char *work, const char *cab, const char *name
 	char *dir = offtest_strdup_printf("%s/src-%s-%d", work, kb, (int)v);
 	const char *component = v == SSU ? "Microsoft-Windows-ServicingStack" : "Microsoft-Windows-Foo";
 	char *mum = mum_text(name, kb, v == SSU ? "Update" : "Security Update", component,
-	                     v == PSFX ? "<mum2:customInformation xmlns:mum2=\"urn:schemas-microsoft-com:asm.v3\" PackageFormat=\"PSFX\"/>" : NULL);
+	                     v == PSFX ? "<mum2:customInformation xmlns:mum2=\"urn:schemas-microsoft-com:asm.v3\" PackageFormat=\"PSFX\"/>"
+	                     : v == STACK ? "<installerAssembly name=\"Microsoft-Windows-ServicingStack\" version=\"" NEEDS_STACK "\" language=\"neutral\" processorArchitecture=\"amd64\" publicKeyToken=\"" TOKEN "\"/>"
+	                     : NULL);
 	const char *names[8];
 	int n = 0;
 
@@ -223,7 +230,7 @@ static char *make_msu(const char *work, int utf16_props)
 	make_package_cab(work, p, "Package_for_KB5030001", "KB5030001", PLAIN);
 	free(p);
 	p = offtest_strdup_printf("%s/%s", dir, names[3]);
-	make_package_cab(work, p, "Package_for_KB5031234", "KB5031234", PLAIN);
+	make_package_cab(work, p, "Package_for_KB5031234", "KB5031234", STACK);
 	free(p);
 	p = offtest_strdup_printf("%s/%s", dir, names[4]);
 	make_package_cab(work, p, "Package_for_ServicingStack_3570", "KB5031539", SSU);
@@ -327,6 +334,19 @@ START_TEST(test_cab_read_info)
 	ck_assert_uint_eq(info->n_parent_identities, 3);
 	for (int i = 0; i < 3; i++)
 		ck_assert_str_eq(info->parent_identities[i], parents_expected[i]);
+	/* ABI 1.1: the <parent> with its attributes; no <installerAssembly>. */
+	ck_assert_uint_eq(offserv_plugin_abi_minor(cab.pl), OFFSERV_PLUGIN_ABI_MINOR);
+	ck_assert_uint_eq(info->n_parents, 1);
+	ck_assert_uint_eq(info->parents[0].package, 0);
+	ck_assert_uint_eq(info->parents[0].n_identities, 3);
+	for (int i = 0; i < 3; i++)
+		ck_assert_str_eq(info->parents[0].identities[i], parents_expected[i]);
+	ck_assert_str_eq(info->parents[0].build_compare, "EQ");
+	ck_assert_str_eq(info->parents[0].service_compare, "GE");
+	ck_assert_ptr_null(info->parents[0].revision_compare);
+	ck_assert_str_eq(info->parents[0].integrate, "separate");
+	ck_assert_str_eq(info->parents[0].disposition, "detect");
+	ck_assert_ptr_null(info->installer_versions);
 	offserv_update_info_free(info);
 	/* Not a cabinet at all. */
 	ck_assert_int_eq(ops(&cab)->probe(cab.ctx, work), 0);
@@ -482,6 +502,19 @@ static void check_msu_info(const struct offserv_update_info *info)
 	                 "Package_for_ServicingStack_3570~" TOKEN "~amd64~~10.0.1.5");
 	ck_assert_str_eq(info->packages[1].name, "Package_for_KB5031234");
 	ck_assert_uint_eq(info->n_parent_identities, 3);
+	/* ABI 1.1: one <parent> per package, bound to it; the stack KB5031234 needs. */
+	ck_assert_uint_eq(info->n_parents, 4);
+	for (size_t k = 0; k < 4; k++) {
+		ck_assert_uint_eq(info->parents[k].package, k);
+		ck_assert_uint_eq(info->parents[k].n_identities, 3);
+		ck_assert_str_eq(info->parents[k].build_compare, "EQ");
+		ck_assert_str_eq(info->parents[k].identities[2], parents_expected[2]);
+	}
+	ck_assert_ptr_nonnull(info->installer_versions);
+	ck_assert_ptr_null(info->installer_versions[0]);
+	ck_assert_str_eq(info->installer_versions[1], NEEDS_STACK);
+	ck_assert_ptr_null(info->installer_versions[2]);
+	ck_assert_ptr_null(info->installer_versions[3]);
 }
 
 START_TEST(test_msu)
@@ -591,6 +624,139 @@ START_TEST(test_msu_psf)
 	free(ssu);
 	free(wsus);
 	free(dest);
+}
+END_TEST
+
+/* struct offserv_update_info as a plugin built against ABI 1.0 knows it. */
+struct update_info_1_0 {
+	char *format, *kb, *title, *description, *release_type, *arch, *product, *build_date,
+		*support_link;
+	uint64_t size;
+	char sha256[65];
+	struct offserv_update_package *packages;
+	size_t n_packages;
+	char **parent_identities;
+	size_t n_parent_identities;
+};
+_Static_assert(sizeof(struct update_info_1_0) == offsetof(struct offserv_update_info, parents),
+               "the 1.0 layout ends where the 1.1 members begin");
+
+/* A plugin built before ABI 1.1: its info is only as large as the 1.0 layout. */
+static offserv_status old_read_info(void *ctx, const char *path, struct offserv_update_info **out,
+                                    char *err, size_t errlen)
+{
+	struct update_info_1_0 *info = calloc(1, sizeof(*info));
+
+	(void)ctx;
+	(void)path;
+	(void)err;
+	(void)errlen;
+	if (!info)
+		return OFFSERV_E_OUTOFMEMORY;
+	info->format = strdup("old");
+	info->packages = calloc(1, sizeof(*info->packages));
+	info->packages[0].identity = strdup("Package_for_KB1~" TOKEN "~amd64~~10.0.1.1");
+	info->packages[0].supported = 1;
+	info->n_packages = 1;
+	info->parent_identities = calloc(2, sizeof(char *));
+	info->parent_identities[0] = strdup(parents_expected[0]);
+	info->parent_identities[1] = strdup(parents_expected[1]);
+	info->n_parent_identities = 2;
+	*out = (struct offserv_update_info *)(void *)info;
+	return OFFSERV_OK;
+}
+
+static int old_probe(void *ctx, const char *path)
+{
+	(void)ctx;
+	(void)path;
+	return 0;
+}
+
+START_TEST(test_abi_1_0_and_rows)
+{
+	static const struct offserv_update_format_ops old_ops = {old_probe, old_read_info, NULL};
+	static const struct offserv_plugin old_desc = {
+		.abi_version = OFFSERV_PLUGIN_ABI_VERSION,
+		.name = "old",
+		.kind = OFFSERV_PLUGIN_UPDATE_FORMAT,
+		.ops.update_format = &old_ops,
+	};
+	const struct offserv_loaded_plugin old = {&old_desc, NULL, (char *)"old.so"};
+	struct offserv_update_info *info = NULL;
+	struct offserv_update_package_rec *pk = NULL;
+	struct offserv_update_parent_rec *pa = NULL;
+	size_t npk = 0, npa = 0;
+	char err[512] = "";
+
+	/* Not an exported descriptor of a loaded object: read as 1.0. */
+	ck_assert_uint_eq(offserv_plugin_abi_minor(&old_desc), 0);
+	ck_assert_uint_eq(offserv_plugin_abi_minor(NULL), 0);
+	ck_assert_uint_eq(offserv_catalogue_read_update_info(&old, "x.cab", &info, err, sizeof(err)),
+	                  OFFSERV_OK);
+	/* Grown to the current layout: the 1.1 members read as absent. */
+	ck_assert_ptr_null(info->parents);
+	ck_assert_uint_eq(info->n_parents, 0);
+	ck_assert_ptr_null(info->installer_versions);
+	ck_assert_uint_eq(offserv_catalogue_update_rows(info, &pk, &npk, &pa, &npa, err, sizeof(err)),
+	                  OFFSERV_OK);
+	ck_assert_uint_eq(npk, 1);
+	ck_assert_ptr_null(pk[0].installer_version);
+	/* Flat alternatives: one group for every package, no compare attributes. */
+	ck_assert_uint_eq(npa, 2);
+	for (size_t i = 0; i < npa; i++) {
+		ck_assert_int_eq(pa[i].package_seq, -1);
+		ck_assert_int_eq(pa[i].group_no, 0);
+		ck_assert_ptr_null(pa[i].build_compare);
+	}
+	free(pk);
+	free(pa);
+	offserv_update_info_free(info);
+}
+END_TEST
+
+/* The 1.1 rows of a real plugin: a group per <parent>, bound to its package. */
+START_TEST(test_rows_from_plugin)
+{
+	struct loaded msu;
+	struct offserv_loaded_plugin lp;
+	char *work = offtest_tmpdir();
+	char *path = make_msu(work, 0);
+	struct offserv_update_info *info = NULL;
+	struct offserv_update_package_rec *pk = NULL;
+	struct offserv_update_parent_rec *pa = NULL;
+	size_t npk = 0, npa = 0;
+	char err[512] = "";
+
+	load("msu", &msu);
+	lp.desc = msu.pl;
+	lp.ctx = msu.ctx;
+	lp.file = (char *)"msu.so";
+	ck_assert_msg(offserv_catalogue_read_update_info(&lp, path, &info, err, sizeof(err)) ==
+	                      OFFSERV_OK,
+	              "%s", err);
+	check_msu_info(info);
+	ck_assert_uint_eq(offserv_catalogue_update_rows(info, &pk, &npk, &pa, &npa, err, sizeof(err)),
+	                  OFFSERV_OK);
+	ck_assert_uint_eq(npk, 4);
+	ck_assert_str_eq(pk[1].installer_version, NEEDS_STACK);
+	ck_assert_ptr_null(pk[0].installer_version);
+	ck_assert_uint_eq(npa, 12);
+	for (size_t i = 0; i < npa; i++) {
+		ck_assert_int_eq(pa[i].package_seq, (int)(i / 3));
+		ck_assert_int_eq(pa[i].group_no, (int)(i / 3));
+		ck_assert_str_eq(pa[i].identity, parents_expected[i % 3]);
+		ck_assert_str_eq(pa[i].build_compare, "EQ");
+		ck_assert_str_eq(pa[i].service_compare, "GE");
+		ck_assert_str_eq(pa[i].disposition, "detect");
+	}
+	free(pk);
+	free(pa);
+	offserv_update_info_free(info);
+	unload(&msu);
+	offtest_rmtree(work);
+	free(work);
+	free(path);
 }
 END_TEST
 
@@ -727,6 +893,7 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_pkgprops);
 	tcase_add_test(tc, test_unattend);
+	tcase_add_test(tc, test_abi_1_0_and_rows);
 	if (run_quiet(argv, ".") != 0) {
 		printf("# gcab is not installed: plugin cases not run\n");
 	} else if (stat(so, &st) != 0) {
@@ -737,6 +904,7 @@ int main(void)
 		tcase_add_test(tc, test_cab_unsupported_markers);
 		tcase_add_test(tc, test_msu);
 		tcase_add_test(tc, test_msu_psf);
+		tcase_add_test(tc, test_rows_from_plugin);
 		tcase_add_test(tc, test_corpus_read_info);
 	}
 	free(so);
