@@ -9,17 +9,13 @@
 set -u
 top_src=${OFFSERV_TOP_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 top_build=${OFFSERV_TOP_BUILDDIR:-$top_src}
+. "$top_src/tests/integration/tap.sh"
 OFFSERV=$top_build/offserv
 MK=$top_build/tests/fixtures/offserv-mkfixture
 export OFFSERV_TOP_SRCDIR="$top_src"
 
-skip_all() { echo "1..0 # SKIP $1"; exit 0; }
-for p in "$OFFSERV" "$MK"; do
-	[ -x "$p" ] || skip_all "$p was not built"
-done
-for tool in wimlib-imagex sqlite3 gcab; do
-	command -v "$tool" >/dev/null 2>&1 || skip_all "$tool is not installed"
-done
+need_built "$OFFSERV" "$MK"
+need_tools wimlib-imagex sqlite3 gcab
 LOOPS=${CONCURRENCY_LOOPS:-10}
 ROUNDS=${CONCURRENCY_ROUNDS:-5}
 
@@ -34,12 +30,6 @@ chmod 0755 "$plugdir" 2>/dev/null
 printf '[site]\nroot = %s/site\n[plugins]\ndirectory = %s\n[offline_servicing]\ndrive = %s\n' \
 	"$T" "$plugdir" "$T/drive" >"$T/offserv.ini"
 export OFFSERV_CONFIG="$T/offserv.ini"
-
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() { n=$((n + 1)); failed=1; echo "not ok $n - $1"; }
-diag() { sed 's/^/# /' "$@"; }
 
 "$MK" image "$T/in/old.wim" --indexes 2 --editions Professional,Enterprise --compress none \
 	--seed 7 >"$T/mk.log" 2>&1 &&

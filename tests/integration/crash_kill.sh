@@ -19,18 +19,14 @@
 set -u
 top_src=${OFFSERV_TOP_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 top_build=${OFFSERV_TOP_BUILDDIR:-$top_src}
+. "$top_src/tests/integration/tap.sh"
 OFFSERV=$top_build/offserv
 DISM=$top_build/dism
 MK=$top_build/tests/fixtures/offserv-mkfixture
 export OFFSERV_TOP_SRCDIR="$top_src"
 
-skip_all() { echo "1..0 # SKIP $1"; exit 0; }
-for p in "$OFFSERV" "$DISM" "$MK"; do
-	[ -x "$p" ] || skip_all "$p was not built"
-done
-for tool in wimlib-imagex sqlite3 sha256sum gcab awk; do
-	command -v "$tool" >/dev/null 2>&1 || skip_all "$tool is not installed"
-done
+need_built "$OFFSERV" "$DISM" "$MK"
+need_tools wimlib-imagex sqlite3 sha256sum gcab awk
 HAVE_STRACE=0
 if command -v strace >/dev/null 2>&1 && strace -qq -o /dev/null true >/dev/null 2>&1; then
 	HAVE_STRACE=1
@@ -72,12 +68,6 @@ DRIVE_OK=0
 if [ -n "${OFFSERV_CRASH_NS:-}" ] && mount --bind "$T/drive" "$T/drive" 2>/dev/null; then
 	DRIVE_OK=1
 fi
-
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() { n=$((n + 1)); failed=1; echo "not ok $n - $1"; }
-diag() { sed 's/^/# /' "$@"; }
 
 # ---- fixtures ------------------------------------------------------------------
 "$MK" image "$T/in/old.wim" --indexes 2 --editions Professional,Enterprise \

@@ -9,17 +9,13 @@
 set -u
 top_src=${OFFSERV_TOP_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 top_build=${OFFSERV_TOP_BUILDDIR:-$top_src}
+. "$top_src/tests/integration/tap.sh"
 OFFSERV=$top_build/offserv
 MK=$top_build/tests/fixtures/offserv-mkfixture
 export OFFSERV_TOP_SRCDIR="$top_src"
 
-skip_all() { echo "1..0 # SKIP $1"; exit 0; }
-for p in "$OFFSERV" "$MK"; do
-	[ -x "$p" ] || skip_all "$p was not built"
-done
-for tool in wimlib-imagex sqlite3 sha256sum gcab unshare; do
-	command -v "$tool" >/dev/null 2>&1 || skip_all "$tool is not installed"
-done
+need_built "$OFFSERV" "$MK"
+need_tools wimlib-imagex sqlite3 sha256sum gcab unshare
 if [ -z "${OFFSERV_DISKFULL_NS:-}" ]; then
 	[ "$(id -u)" = 0 ] || skip_all "mounting small file systems needs root (a private mount namespace)"
 	unshare -m --propagation private true >/dev/null 2>&1 ||
@@ -48,16 +44,6 @@ mkconfig() { # mkconfig FILE SITEROOT DRIVE
 		"$2" "$plugdir" "$3" >"$1"
 }
 
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() { n=$((n + 1)); failed=1; echo "not ok $n - $1"; }
-check() { # check DESCRIPTION COMMAND...
-	d=$1
-	shift
-	if "$@"; then ok "$d"; else notok "$d"; fi
-}
-diag() { sed 's/^/# /' "$@"; }
 sha() { sha256sum <"$1" | cut -d' ' -f1; }
 used_kb() { df -k --output=used "$1" | tail -1 | tr -d ' '; }
 

@@ -9,33 +9,21 @@
 
 top_src=${OFFSERV_TOP_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 top_build=${OFFSERV_TOP_BUILDDIR:-$top_src}
+. "$top_src/tests/integration/tap.sh"
 DISM=$top_build/dism
 MK=$top_build/tests/fixtures/offserv-mkfixture
 plugdir=$top_build/plugins/.libs
 
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() { n=$((n + 1)); failed=1; echo "not ok $n - $1"; }
-check() { # check DESCRIPTION COMMAND...
-	desc=$1
-	shift
-	if "$@"; then ok "$desc"; else notok "$desc"; fi
-}
-skip_all() { echo "1..0 # SKIP $1"; exit 0; }
-
 [ -x "$DISM" ] || skip_all "dism not built at $DISM"
 [ -x "$MK" ] || skip_all "offserv-mkfixture not built at $MK"
 [ -f "$plugdir/cab.so" ] || skip_all "the cab plugin is not built in $plugdir"
-command -v wimlib-imagex >/dev/null 2>&1 || skip_all "wimlib-imagex not installed (Debian package wimtools)"
-command -v hivexsh >/dev/null 2>&1 || skip_all "hivexsh not installed (Debian package libhivex-bin)"
-command -v gcab >/dev/null 2>&1 || skip_all "gcab not installed (the fixtures need it)"
+need_pkg wimlib-imagex wimtools
+need_pkg hivexsh libhivex-bin
+need_tool gcab "gcab not installed (the fixtures need it)"
 export PATH="$PATH:/sbin:/usr/sbin"
-command -v mkntfs >/dev/null 2>&1 || skip_all "mkntfs not installed (Debian package ntfs-3g)"
+need_pkg mkntfs ntfs-3g
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/dism_cleanup.XXXXXX") || exit 1
-cleanup() { rm -rf "$T"; }
-trap cleanup EXIT INT TERM
+tap_tmpdir dism_cleanup.XXXXXX INT TERM
 
 export TZ=UTC
 export OFFSERV_DISM_MOUNT_METHOD=extract

@@ -6,29 +6,17 @@
 
 top_src=${OFFSERV_TOP_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 top_build=${OFFSERV_TOP_BUILDDIR:-$top_src}
+. "$top_src/tests/integration/tap.sh"
 DISM=$top_build/dism
 
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() { n=$((n + 1)); failed=1; echo "not ok $n - $1"; }
-check() { # check DESCRIPTION COMMAND...
-	desc=$1
-	shift
-	if "$@"; then ok "$desc"; else notok "$desc"; fi
-}
-skip_all() { echo "1..0 # SKIP $1"; exit 0; }
-
 [ -x "$DISM" ] || skip_all "dism not built at $DISM"
-command -v wimlib-imagex >/dev/null 2>&1 || skip_all "wimlib-imagex not installed (Debian package wimtools)"
-command -v hivexsh >/dev/null 2>&1 || skip_all "hivexsh not installed (Debian package libhivex-bin)"
+need_pkg wimlib-imagex wimtools
+need_pkg hivexsh libhivex-bin
 hive_src=$top_src/tests/fixtures/minimal.hive
 [ -f "$hive_src" ] || hive_src=$top_src/../shared/fixtures/minimal.hive
 [ -f "$hive_src" ] || skip_all "no minimal.hive fixture"
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/dism_image.XXXXXX") || exit 1
-cleanup() { rm -rf "$T"; }
-trap cleanup EXIT INT TERM
+tap_tmpdir dism_image.XXXXXX INT TERM
 
 export TZ=UTC
 export OFFSERV_DISM_MOUNT_METHOD=extract

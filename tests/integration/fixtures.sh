@@ -6,32 +6,17 @@ set -u
 
 top_build=${OFFSERV_TOP_BUILDDIR:-.}
 top_src=${OFFSERV_TOP_SRCDIR:-.}
+. "$top_src/tests/integration/tap.sh"
 MK=$top_build/tests/fixtures/offserv-mkfixture
 export OFFSERV_TOP_SRCDIR="$top_src"
 
-for tool in wimlib-imagex hivexsh cabextract openssl; do
-	if ! command -v "$tool" >/dev/null 2>&1; then
-		echo "1..0 # SKIP $tool is not installed"
-		exit 0
-	fi
-done
-if [ ! -x "$MK" ]; then
-	echo "1..0 # SKIP $MK was not built"
-	exit 0
-fi
+need_tools wimlib-imagex hivexsh cabextract openssl
+[ -x "$MK" ] || skip_all "$MK was not built"
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/offserv-fixtures-XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT
+tap_tmpdir offserv-fixtures-XXXXXX
+tap_out=$T/out
 
 echo "1..21"
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); echo "not ok $n - $1"; }
-check() { # check DESCRIPTION COMMAND...
-	d=$1
-	shift
-	if "$@" >"$T/out" 2>&1; then ok "$d"; else not_ok "$d"; sed 's/^/# /' "$T/out"; fi
-}
 
 SSK=amd64_microsoft-windows-servicingstack_31bf3856ad364e35_10.0.19041.1_none_bf506ecc66a800df
 PKGS='\Microsoft\Windows\CurrentVersion\Component Based Servicing\Packages'

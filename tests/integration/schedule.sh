@@ -11,33 +11,27 @@ set -u
 
 top_build=${OFFSERV_TOP_BUILDDIR:-.}
 top_src=${OFFSERV_TOP_SRCDIR:-.}
+. "$top_src/tests/integration/tap.sh"
 OFFSERV=${OFFSERV_PROG:-$top_build/offserv}
 MK=$top_build/tests/fixtures/offserv-mkfixture
 PLUGINS=$top_build/plugins/.libs
 export OFFSERV_TOP_SRCDIR="$top_src"
 
-for tool in wimlib-imagex sha256sum gcab; do
-	if ! command -v "$tool" >/dev/null 2>&1; then
-		echo "1..0 # SKIP $tool is not installed"
-		exit 0
-	fi
-done
+need_tools wimlib-imagex sha256sum gcab
 if [ ! -x "$MK" ] || [ ! -x "$OFFSERV" ] || [ ! -d "$PLUGINS" ]; then
-	echo "1..0 # SKIP offserv, the fixture generator or the plugins were not built"
-	exit 0
+	skip_all "offserv, the fixture generator or the plugins were not built"
 fi
 if "$OFFSERV" schedule --help 2>&1 | grep -q 'unknown command'; then
-	echo "1..0 # SKIP this offserv has no schedule command yet"
-	exit 0
+	skip_all "this offserv has no schedule command yet"
 fi
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/offserv-schedule-XXXXXX") || exit 1
 pids=
+tap_tmpdir offserv-schedule-XXXXXX
+tap_out=$T/out
 cleanup() {
 	for p in $pids; do kill -9 "$p" 2>/dev/null; done
 	rm -rf "$T"
 }
-trap cleanup EXIT
 chmod 0755 "$PLUGINS"
 # A site code of its own: staging folders on the volume are named by package ID.
 printf '[site]\ncode = SCH\nroot = %s/site\n[plugins]\ndirectory = %s\n' "$T" "$PLUGINS" >"$T/site.ini"
@@ -46,14 +40,6 @@ export OFFSERV_CONFIG
 unset OFFSERV_TEST_JOB_DELAY_MS
 
 echo "1..24"
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); echo "not ok $n - $1"; }
-check() { # check DESCRIPTION COMMAND...
-	d=$1
-	shift
-	if "$@" >"$T/out" 2>&1; then ok "$d"; else not_ok "$d"; sed 's/^/# /' "$T/out"; fi
-}
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 # the image ID printed by `image import`
 import_image() { "$OFFSERV" image import "$1" --name "$2" 2>&1 | sed -n 's/^Imported .* as \([A-Z0-9]*\) .*/\1/p'; }

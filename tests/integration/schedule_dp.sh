@@ -13,30 +13,25 @@ set -u
 
 top_build=${OFFSERV_TOP_BUILDDIR:-.}
 top_src=${OFFSERV_TOP_SRCDIR:-.}
+. "$top_src/tests/integration/tap.sh"
 OFFSERV=${OFFSERV_PROG:-$top_build/offserv}
 MK=$top_build/tests/fixtures/offserv-mkfixture
 PLUGINS=$top_build/plugins/.libs
 export OFFSERV_TOP_SRCDIR="$top_src"
 
-for tool in wimlib-imagex sha256sum gcab rsync cmp; do
-	if ! command -v "$tool" >/dev/null 2>&1; then
-		echo "1..0 # SKIP $tool is not installed"
-		exit 0
-	fi
-done
+need_tools wimlib-imagex sha256sum gcab rsync cmp
 if [ ! -x "$MK" ] || [ ! -x "$OFFSERV" ] || [ ! -f "$PLUGINS/dp_refresh.so" ]; then
-	echo "1..0 # SKIP offserv, the fixture generator or the dp_refresh plugin were not built"
-	exit 0
+	skip_all "offserv, the fixture generator or the dp_refresh plugin were not built"
 fi
 RSYNC=$(command -v rsync)
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/offserv-schedule-dp-XXXXXX") || exit 1
 rsyncd_pid=
+tap_tmpdir offserv-schedule-dp-XXXXXX
+tap_out=$T/out
 cleanup() {
 	[ -n "$rsyncd_pid" ] && kill "$rsyncd_pid" 2>/dev/null && wait "$rsyncd_pid" 2>/dev/null
 	rm -rf "$T"
 }
-trap cleanup EXIT
 chmod 0755 "$PLUGINS"
 mkdir -p "$T/dp1" "$T/dp3"
 
@@ -110,14 +105,6 @@ export OFFSERV_CONFIG
 unset OFFSERV_TEST_JOB_DELAY_MS
 
 echo "1..18"
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); echo "not ok $n - $1"; }
-check() { # check DESCRIPTION COMMAND...
-	d=$1
-	shift
-	if "$@" >"$T/out" 2>&1; then ok "$d"; else not_ok "$d"; sed 's/^/# /' "$T/out"; fi
-}
 import_image() { "$OFFSERV" image import "$1" --name "$2" 2>&1 | sed -n 's/^Imported .* as \([A-Z0-9]*\) .*/\1/p'; }
 wim_of() { echo "$T/site/Images/$1/install.wim"; }
 size_of() { wc -c <"$1" | tr -d ' '; }

@@ -12,25 +12,21 @@ set -u
 
 top_build=${OFFSERV_TOP_BUILDDIR:-.}
 top_src=${OFFSERV_TOP_SRCDIR:-.}
+. "$top_src/tests/integration/tap.sh"
 OFFSERV=${OFFSERV_PROG:-$top_build/offserv}
 MK=$top_build/tests/fixtures/offserv-mkfixture
 PLUGINS=$top_build/plugins/.libs
 export OFFSERV_TOP_SRCDIR="$top_src"
 
-for tool in wimlib-imagex sha256sum gcab; do
-	if ! command -v "$tool" >/dev/null 2>&1; then
-		echo "1..0 # SKIP $tool is not installed"
-		exit 0
-	fi
-done
+need_tools wimlib-imagex sha256sum gcab
 if [ ! -x "$MK" ] || [ ! -x "$OFFSERV" ] || [ ! -f "$PLUGINS/optimize.so" ] ||
 	[ ! -f "$PLUGINS/dp_refresh.so" ]; then
-	echo "1..0 # SKIP offserv, the fixture generator or the optimize and dp_refresh plugins were not built"
-	exit 0
+	skip_all "offserv, the fixture generator or the optimize and dp_refresh plugins were not built"
 fi
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/offserv-schedule-opt-XXXXXX") || exit 1
-trap '[ -n "${KEEP:-}" ] || rm -rf "$T"' EXIT
+tap_tmpdir offserv-schedule-opt-XXXXXX
+tap_out=$T/out
+cleanup() { [ -n "${KEEP:-}" ] || rm -rf "$T"; }
 chmod 0755 "$PLUGINS"
 mkdir -p "$T/dp"
 # Compaction off: only --optimize rebuilds the WIM.
@@ -50,14 +46,6 @@ export OFFSERV_CONFIG
 unset OFFSERV_TEST_JOB_DELAY_MS
 
 echo "1..13"
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); echo "not ok $n - $1"; }
-check() { # check DESCRIPTION COMMAND...
-	d=$1
-	shift
-	if "$@" >"$T/out" 2>&1; then ok "$d"; else not_ok "$d"; sed 's/^/# /' "$T/out"; fi
-}
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 import_image() { "$OFFSERV" image import "$1" --name "$2" 2>&1 | sed -n 's/^Imported .* as \([A-Z0-9]*\) .*/\1/p'; }
 wim_of() { echo "$T/site/Images/$1/install.wim"; }

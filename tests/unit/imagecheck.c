@@ -554,6 +554,17 @@ void ic_package_clear(struct ic_package *p)
 	memset(p, 0, sizeof(*p));
 }
 
+char *ic_package_identity(const char *dir)
+{
+	struct ic_package p;
+	char err[512], *id;
+
+	ck_assert_msg(ic_package_load(dir, &p, err, sizeof(err)) == 0, "%s", err);
+	id = strdup(p.identity);
+	ic_package_clear(&p);
+	return id;
+}
+
 /* ---- the check ---- */
 
 static int same_bytes_as_file(struct ic *c, int index, const char *image_path,

@@ -104,6 +104,12 @@ int ic_package_load(const char *dir, struct ic_package *p, char *err, size_t err
 void ic_package_clear(struct ic_package *p);
 
 /**
+ * The identity of the package in folder @p dir, malloc'd; the running
+ * Check test fails when the folder cannot be read.
+ */
+char *ic_package_identity(const char *dir);
+
+/**
  * Check that index @p index of @p after holds package @p p in state
  * @p state, every file, projection, descriptor, manifest, registration and
  * registry value included.  @p before is the image before servicing (for

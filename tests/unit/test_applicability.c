@@ -1,13 +1,10 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 #include <config.h>
 
-#include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <offserv/applicability.h>
@@ -19,6 +16,7 @@
 #include <offserv/sitedb.h>
 #include <offserv/util.h>
 
+#include "enginefix.h"
 #include "testutil.h"
 
 #define TOKEN "31bf3856ad364e35"
@@ -571,48 +569,9 @@ END_TEST
  * offserv_engine_service() on the very image the catalogue imported.
  */
 
-static char *mkfixture_path(void)
-{
-	return offtest_strdup_printf("%s/tests/fixtures/offserv-mkfixture", offtest_builddir());
-}
-
 static char *plugin_dir(void)
 {
 	return offtest_strdup_printf("%s/plugins/.libs", offtest_builddir());
-}
-
-/* Run offserv-mkfixture with the NULL-terminated arguments; its output is dropped. */
-static void mk(const char *first, ...)
-{
-	const char *argv[24];
-	char *prog = mkfixture_path();
-	va_list ap;
-	int n = 0, status;
-	pid_t pid;
-
-	argv[n++] = prog;
-	argv[n++] = first;
-	va_start(ap, first);
-	while (n < 23 && (argv[n] = va_arg(ap, const char *)) != NULL)
-		n++;
-	va_end(ap);
-	argv[n] = NULL;
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		int fd = open("/dev/null", O_WRONLY);
-
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		execv(prog, (char *const *)argv);
-		_exit(127);
-	}
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "offserv-mkfixture %s failed",
-	              first);
-	free(prog);
 }
 
 static void quiet_log(const struct offserv_host *host, enum offserv_loglevel level,
@@ -645,7 +604,7 @@ static void agree_init(struct agree *w)
 	w->wim = offtest_strdup_printf("%s/install.wim", w->dir);
 	w->scratch = offtest_strdup_printf("%s/scratch", w->dir);
 	ck_assert_int_eq(mkdir(w->scratch, 0755), 0);
-	mk("image", w->wim, "--indexes", "1", "--compress", "none", "--files", "4", "--size-mb", "1",
+	ef_mk_quiet("image", w->wim, "--indexes", "1", "--compress", "none", "--files", "4", "--size-mb", "1",
 	   "--build", "19041", "--seed", "7", NULL);
 
 	path = offtest_strdup_printf("%s/site.db", w->dir);
@@ -685,7 +644,7 @@ static char *make_pkg(struct agree *w, const char *kb, const char *opt, const ch
 {
 	char *dir = offtest_strdup_printf("%s/pkg-%s", w->dir, kb);
 
-	mk("package", dir, "--kb", kb, "--files", "1", "--size-kb", "4", opt, val, NULL);
+	ef_mk_quiet("package", dir, "--kb", kb, "--files", "1", "--size-kb", "4", opt, val, NULL);
 	return dir;
 }
 
@@ -756,11 +715,8 @@ static offserv_status engine_verdict(struct agree *w, const char *dir, char *msg
 	char err[1024] = "";
 	offserv_status st = OFFSERV_E_UNEXPECTED;
 
-	memset(&o, 0, sizeof(o));
+	ef_engine_options(&o, w->wim, w->scratch, 0);
 	memset(&rep, 0, sizeof(rep));
-	o.wim_path = w->wim;
-	o.scratch_dir = w->scratch;
-	o.no_fsync = 1;
 	pkg.dir = dir;
 	offserv_engine_service(&o, &pkg, 1, &rep, err, sizeof(err));
 	for (size_t i = 0; i < rep.n_results; i++)
@@ -772,28 +728,42 @@ static offserv_status engine_verdict(struct agree *w, const char *dir, char *msg
 	return st;
 }
 
+/* A package folder made by make_pkg(), its CAB imported into the site database and judged. */
+static struct offserv_applicable_update judge_cab(struct agree *w, const char *kb, const char *opt,
+                                                  const char *val, char **dir, char **cab)
+{
+	*dir = make_pkg(w, kb, opt, val);
+	*cab = offtest_strdup_printf("%s/Windows10.0-KB%s-x64.cab", *dir, kb);
+	return judge(w, import_update(w, "cab", *cab));
+}
+
+/* The engine refuses the package folder with the HRESULT of the catalogue's verdict. */
+static void assert_engine_agrees(struct agree *w, const char *dir,
+                                 const struct offserv_applicable_update *v)
+{
+	char msg[1024] = "";
+	offserv_status hr = engine_verdict(w, dir, msg, sizeof(msg));
+
+	ck_assert_msg(hr == v->hr, "engine 0x%08x (%s), catalogue 0x%08x (%s)", hr, msg, v->hr,
+	              v->explain);
+}
+
 START_TEST(test_agree_parent_build)
 {
 	struct agree w;
 	struct offserv_applicable_update v;
-	char *dir, *cab, msg[1024] = "";
-	int64_t id;
-	offserv_status hr;
+	char *dir, *cab;
 
 	agree_init(&w);
 	/* The parent asks for build 19045 (buildCompare EQ); the image is 19041. */
-	dir = make_pkg(&w, "5090001", "--parent",
-	               "Microsoft-Windows-Client-Features-Package~" TOKEN "~amd64~~10.0.19045.1");
-	cab = offtest_strdup_printf("%s/Windows10.0-KB5090001-x64.cab", dir);
-	id = import_update(&w, "cab", cab);
-	v = judge(&w, id);
+	v = judge_cab(&w, "5090001", "--parent",
+	              "Microsoft-Windows-Client-Features-Package~" TOKEN "~amd64~~10.0.19045.1", &dir,
+	              &cab);
 	ck_assert_int_eq(v.verdict, OFFSERV_NOT_APPLICABLE_PARENT);
 	ck_assert_int_eq(v.rule, OFFSERV_RULE_PARENT_TOO_OLD);
 	ck_assert_uint_eq(v.hr, 0x800f081eu);
 	ck_assert_msg(strstr(v.explain, "10.0.19045.1") != NULL, "%s", v.explain);
-	hr = engine_verdict(&w, dir, msg, sizeof(msg));
-	ck_assert_msg(hr == v.hr, "engine 0x%08x (%s), catalogue 0x%08x (%s)", hr, msg, v.hr,
-	              v.explain);
+	assert_engine_agrees(&w, dir, &v);
 	free(v.explain);
 	free(cab);
 	free(dir);
@@ -801,17 +771,13 @@ START_TEST(test_agree_parent_build)
 	/* An older build with buildCompare EQ: "this version or higher" would
 	 * take it; the compare attribute, carried through the plugin, refuses
 	 * it as the engine does. */
-	dir = make_pkg(&w, "5090004", "--parent",
-	               "Microsoft-Windows-Client-Features-Package~" TOKEN "~amd64~~10.0.18363.1");
-	cab = offtest_strdup_printf("%s/Windows10.0-KB5090004-x64.cab", dir);
-	id = import_update(&w, "cab", cab);
-	v = judge(&w, id);
+	v = judge_cab(&w, "5090004", "--parent",
+	              "Microsoft-Windows-Client-Features-Package~" TOKEN "~amd64~~10.0.18363.1", &dir,
+	              &cab);
 	ck_assert_msg(v.verdict == OFFSERV_NOT_APPLICABLE_PARENT, "%s", v.explain);
 	ck_assert_int_eq(v.rule, OFFSERV_RULE_PARENT_MISMATCH);
 	ck_assert_uint_eq(v.hr, 0x800f081eu);
-	hr = engine_verdict(&w, dir, msg, sizeof(msg));
-	ck_assert_msg(hr == v.hr, "engine 0x%08x (%s), catalogue 0x%08x (%s)", hr, msg, v.hr,
-	              v.explain);
+	assert_engine_agrees(&w, dir, &v);
 	free(v.explain);
 	free(cab);
 	free(dir);
@@ -823,16 +789,15 @@ START_TEST(test_agree_servicing_stack)
 {
 	struct agree w;
 	struct offserv_applicable_update v;
-	char *dir, *cab, *msu, msg[1024] = "";
+	char *dir, *cab, *msu;
 	int64_t id, id_msu;
-	offserv_status hr;
 
 	agree_init(&w);
 	/* The image's stack is only named under CBS\Version (10.0.19041.x). */
 	dir = make_pkg(&w, "5090002", "--needs-ssu", "10.0.19041.9999");
 	cab = offtest_strdup_printf("%s/Windows10.0-KB5090002-x64.cab", dir);
 	msu = offtest_strdup_printf("%s/windows10.0-kb5090002-x64.msu", w.dir);
-	mk("msu", msu, "--cab", cab, "--kb", "5090002", NULL);
+	ef_mk_quiet("msu", msu, "--cab", cab, "--kb", "5090002", NULL);
 	id = import_update(&w, "cab", cab);
 	id_msu = import_update(&w, "msu", msu);
 	v = judge(&w, id);
@@ -845,9 +810,7 @@ START_TEST(test_agree_servicing_stack)
 	v = judge(&w, id_msu);
 	ck_assert_int_eq(v.verdict, OFFSERV_NEEDS_NEWER_SSU);
 	ck_assert_uint_eq(v.hr, 0x800f0823u);
-	hr = engine_verdict(&w, dir, msg, sizeof(msg));
-	ck_assert_msg(hr == v.hr, "engine 0x%08x (%s), catalogue 0x%08x (%s)", hr, msg, v.hr,
-	              v.explain);
+	assert_engine_agrees(&w, dir, &v);
 	free(v.explain);
 	free(cab);
 	free(msu);
@@ -862,14 +825,10 @@ START_TEST(test_agree_applicable)
 	struct agree w;
 	struct offserv_applicable_update v;
 	char *dir, *cab, msg[1024] = "";
-	int64_t id;
 	offserv_status hr;
 
 	agree_init(&w);
-	dir = make_pkg(&w, "5090003", "--needs-ssu", "10.0.19041.1");
-	cab = offtest_strdup_printf("%s/Windows10.0-KB5090003-x64.cab", dir);
-	id = import_update(&w, "cab", cab);
-	v = judge(&w, id);
+	v = judge_cab(&w, "5090003", "--needs-ssu", "10.0.19041.1", &dir, &cab);
 	ck_assert_msg(v.verdict == OFFSERV_APPLICABLE, "%s", v.explain);
 	ck_assert_int_eq(v.rule, OFFSERV_RULE_APPLIES);
 	hr = engine_verdict(&w, dir, msg, sizeof(msg));
@@ -966,7 +925,7 @@ int main(void)
 	tcase_add_test(tc, test_rule_names_and_json);
 	suite_add_tcase(s, tc);
 	{
-		char *mkf = mkfixture_path(), *cab = plugin_dir();
+		char *mkf = ef_mkfixture_path(), *cab = plugin_dir();
 		char *so = offtest_strdup_printf("%s/cab.so", cab);
 		char *so2 = offtest_strdup_printf("%s/msu.so", cab);
 

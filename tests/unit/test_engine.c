@@ -9,13 +9,9 @@
 #include <config.h>
 
 #include <errno.h>
-#include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <check.h>
@@ -26,6 +22,7 @@
 #include <offserv/site.h>
 #include <offserv/util.h>
 
+#include "enginefix.h"
 #include "imagecheck.h"
 #include "testutil.h"
 
@@ -33,99 +30,10 @@
 #define STATE_PENDING 0x60u
 #define STATE_SUPERSEDED 0x50u
 
-static char *mkfixture_path(void)
+/* The image of these tests: the indexes asked for, six files, two editions. */
+static void world_init(struct ef_world *w, const char *indexes)
 {
-	return offtest_strdup_printf("%s/tests/fixtures/offserv-mkfixture", offtest_builddir());
-}
-
-/* Run offserv-mkfixture with the NULL-terminated arguments; its stdout is dropped. */
-static void mk(const char *first, ...)
-{
-	const char *argv[40];
-	char *prog = mkfixture_path();
-	va_list ap;
-	int n = 0, status;
-	pid_t pid;
-
-	argv[n++] = prog;
-	argv[n++] = first;
-	va_start(ap, first);
-	while (n < 39 && (argv[n] = va_arg(ap, const char *)) != NULL)
-		n++;
-	va_end(ap);
-	argv[n] = NULL;
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		int fd = open("/dev/null", O_WRONLY);
-		if (fd >= 0)
-			dup2(fd, 1);
-		execv(prog, (char *const *)argv);
-		_exit(127);
-	}
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "offserv-mkfixture %s failed",
-	              first);
-	free(prog);
-}
-
-struct world {
-	char *dir;
-	char *wim;     /* the image serviced */
-	char *orig;    /* a copy of it before servicing */
-	char *scratch;
-};
-
-static void world_init(struct world *w, const char *indexes)
-{
-	w->dir = offtest_tmpdir();
-	ck_assert_ptr_nonnull(w->dir);
-	w->wim = offtest_strdup_printf("%s/install.wim", w->dir);
-	w->orig = offtest_strdup_printf("%s/orig.wim", w->dir);
-	w->scratch = offtest_strdup_printf("%s/scratch", w->dir);
-	ck_assert_int_eq(mkdir(w->scratch, 0755), 0);
-	mk("image", w->wim, "--indexes", indexes, "--compress", "none", "--files", "6",
-	   "--size-mb", "1", "--editions", "Professional,Enterprise", "--seed", "11", NULL);
-	ck_assert_int_eq(offserv_copy_file(w->wim, w->orig, NULL, NULL, 0), OFFSERV_OK);
-}
-
-static void world_free(struct world *w)
-{
-	offtest_rmtree(w->dir);
-	free(w->dir);
-	free(w->wim);
-	free(w->orig);
-	free(w->scratch);
-}
-
-/* A package folder under the world: mk package DIR --kb KB [args...]. */
-static char *package(struct world *w, const char *kb, ...)
-{
-	const char *args[24];
-	char *dir = offtest_strdup_printf("%s/pkg-%s", w->dir, kb);
-	va_list ap;
-	int n = 0;
-
-	va_start(ap, kb);
-	while (n < 20 && (args[n] = va_arg(ap, const char *)) != NULL)
-		n++;
-	va_end(ap);
-	for (int i = n; i < 20; i++)
-		args[i] = NULL;
-	mk("package", dir, "--kb", kb, args[0], args[1], args[2], args[3], args[4], args[5],
-	   args[6], args[7], args[8], args[9], args[10], args[11], NULL);
-	return dir;
-}
-
-static int same_file(const char *a, const char *b)
-{
-	size_t la, lb;
-	char *da = offtest_read_file(a, &la), *db = offtest_read_file(b, &lb);
-	int same = da && db && la == lb && memcmp(da, db, la) == 0;
-
-	free(da);
-	free(db);
-	return same;
+	ef_world_init(w, indexes, "6", "Professional,Enterprise", "11");
 }
 
 static int dir_empty(const char *path)
@@ -164,21 +72,17 @@ static int on_progress(void *ctx, const struct offserv_engine_progress *p)
 	return 0;
 }
 
-static offserv_status service(struct world *w, char **dirs, size_t n, int continue_on_error,
+static offserv_status service(struct ef_world *w, char **dirs, size_t n, int continue_on_error,
                               struct progress_log *log, struct offserv_engine_report *rep,
                               char *err, size_t errlen)
 {
 	struct offserv_engine_package pkgs[8];
 	struct offserv_engine_options o;
 
-	memset(&o, 0, sizeof(o));
 	memset(pkgs, 0, sizeof(pkgs));
 	for (size_t i = 0; i < n; i++)
 		pkgs[i].dir = dirs[i];
-	o.wim_path = w->wim;
-	o.scratch_dir = w->scratch;
-	o.continue_on_error = continue_on_error;
-	o.no_fsync = 1;
+	ef_engine_options(&o, w->wim, w->scratch, continue_on_error);
 	if (log) {
 		o.progress = on_progress;
 		o.progress_ctx = log;
@@ -187,7 +91,7 @@ static offserv_status service(struct world *w, char **dirs, size_t n, int contin
 }
 
 /* Full read-back of one installed package on one index. */
-static void assert_installed(struct world *w, int index, const char *dir, uint32_t state,
+static void assert_installed(struct ef_world *w, int index, const char *dir, uint32_t state,
                              uint64_t t0, uint64_t t1)
 {
 	struct ic *after, *before;
@@ -205,7 +109,7 @@ static void assert_installed(struct world *w, int index, const char *dir, uint32
 }
 
 /* wimlib-imagex verify passes and hivexsh opens the three hives of every index. */
-static void assert_image_sound(struct world *w)
+static void assert_image_sound(struct ef_world *w)
 {
 	struct ic *c;
 	char err[512];
@@ -237,22 +141,11 @@ static const struct offserv_engine_result *result_for(const struct offserv_engin
 	return NULL;
 }
 
-static char *identity_of(const char *dir)
-{
-	struct ic_package p;
-	char err[512], *id;
-
-	ck_assert_msg(ic_package_load(dir, &p, err, sizeof(err)) == 0, "%s", err);
-	id = strdup(p.identity);
-	ic_package_clear(&p);
-	return id;
-}
-
 /* ---------------------------------------------------------------------- */
 
 START_TEST(test_one_cab)
 {
-	struct world w;
+	struct ef_world w;
 	struct offserv_engine_report rep;
 	char err[1024] = "", *dirs[1];
 	uint64_t t0, t1;
@@ -260,7 +153,7 @@ START_TEST(test_one_cab)
 
 	world_init(&w, "1");
 	/* One file replaces the image's kernel32.dll, two are new. */
-	dirs[0] = package(&w, "5001", "--files", "3", "--replace", "1", NULL);
+	dirs[0] = ef_package(&w, "5001", "--files", "3", "--replace", "1", NULL);
 	t0 = offserv_filetime_now();
 	s = service(&w, dirs, 1, 0, NULL, &rep, err, sizeof(err));
 	t1 = offserv_filetime_now();
@@ -273,7 +166,7 @@ START_TEST(test_one_cab)
 	ck_assert_msg(dir_empty(w.scratch), "the scratch folder was not emptied");
 	offserv_engine_report_clear(&rep);
 	free(dirs[0]);
-	world_free(&w);
+	ef_world_free(&w);
 }
 END_TEST
 
@@ -303,14 +196,14 @@ static void assert_one_generation(const char *orig, const char *now)
 
 START_TEST(test_multi_index_one_write)
 {
-	struct world w;
+	struct ef_world w;
 	struct offserv_engine_report rep;
 	char err[1024] = "", *dirs[1];
 	uint64_t t0, t1;
 	offserv_status s;
 
 	world_init(&w, "2");
-	dirs[0] = package(&w, "5002", "--files", "2", "--replace", "1", NULL);
+	dirs[0] = ef_package(&w, "5002", "--files", "2", "--replace", "1", NULL);
 	t0 = offserv_filetime_now();
 	s = service(&w, dirs, 1, 0, NULL, &rep, err, sizeof(err));
 	t1 = offserv_filetime_now();
@@ -324,13 +217,13 @@ START_TEST(test_multi_index_one_write)
 	assert_image_sound(&w);
 	offserv_engine_report_clear(&rep);
 	free(dirs[0]);
-	world_free(&w);
+	ef_world_free(&w);
 }
 END_TEST
 
 START_TEST(test_registry)
 {
-	struct world w;
+	struct ef_world w;
 	struct offserv_engine_report rep;
 	char err[1024] = "", *dirs[1];
 	uint64_t t0, t1;
@@ -340,7 +233,7 @@ START_TEST(test_registry)
 	char e2[256];
 
 	world_init(&w, "1");
-	dirs[0] = package(&w, "5003", "--kind", "update", "--files", "2", "--registry", NULL);
+	dirs[0] = ef_package(&w, "5003", "--kind", "update", "--files", "2", "--registry", NULL);
 	t0 = offserv_filetime_now();
 	s = service(&w, dirs, 1, 0, NULL, &rep, err, sizeof(err));
 	t1 = offserv_filetime_now();
@@ -358,13 +251,13 @@ START_TEST(test_registry)
 	assert_image_sound(&w);
 	offserv_engine_report_clear(&rep);
 	free(dirs[0]);
-	world_free(&w);
+	ef_world_free(&w);
 }
 END_TEST
 
 START_TEST(test_pending)
 {
-	struct world w;
+	struct ef_world w;
 	struct offserv_engine_report rep;
 	char err[1024] = "", *dirs[1], e2[256];
 	uint64_t t0, t1;
@@ -378,7 +271,7 @@ START_TEST(test_pending)
 	uint8_t *u16;
 
 	world_init(&w, "1");
-	dirs[0] = package(&w, "5004", "--kind", "update", "--files", "1", "--pending", NULL);
+	dirs[0] = ef_package(&w, "5004", "--kind", "update", "--files", "1", "--pending", NULL);
 	t0 = offserv_filetime_now();
 	s = service(&w, dirs, 1, 0, NULL, &rep, err, sizeof(err));
 	t1 = offserv_filetime_now();
@@ -413,22 +306,22 @@ START_TEST(test_pending)
 	assert_image_sound(&w);
 	offserv_engine_report_clear(&rep);
 	free(dirs[0]);
-	world_free(&w);
+	ef_world_free(&w);
 }
 END_TEST
 
 START_TEST(test_not_applicable_mixed)
 {
-	struct world w;
+	struct ef_world w;
 	struct offserv_engine_report rep;
 	char err[1024] = "", *dirs[3];
 	uint64_t t0, t1;
 	offserv_status s;
 
 	world_init(&w, "1");
-	dirs[0] = package(&w, "5005", "--kind", "update", "--files", "1", NULL);
-	dirs[1] = package(&w, "5006", "--kind", "update", "--files", "1", "--not-applicable", NULL);
-	dirs[2] = package(&w, "5007", "--kind", "update", "--files", "1", NULL);
+	dirs[0] = ef_package(&w, "5005", "--kind", "update", "--files", "1", NULL);
+	dirs[1] = ef_package(&w, "5006", "--kind", "update", "--files", "1", "--not-applicable", NULL);
+	dirs[2] = ef_package(&w, "5007", "--kind", "update", "--files", "1", NULL);
 
 	/* Without continue-on-error: the run fails, the image is untouched. */
 	s = service(&w, dirs, 3, 0, NULL, &rep, err, sizeof(err));
@@ -438,7 +331,7 @@ START_TEST(test_not_applicable_mixed)
 	ck_assert_uint_eq(result_for(&rep, 1, 1)->status, OFFSERV_CBS_E_NOT_APPLICABLE);
 	ck_assert_int_ne(result_for(&rep, 1, 0)->outcome, OFFSERV_OUTCOME_INSTALLED);
 	ck_assert_int_ne(result_for(&rep, 1, 2)->outcome, OFFSERV_OUTCOME_INSTALLED);
-	ck_assert_msg(same_file(w.wim, w.orig), "the image changed");
+	ck_assert_msg(ef_same_file(w.wim, w.orig), "the image changed");
 	offserv_engine_report_clear(&rep);
 
 	/* With it: the others are installed, the odd one is reported. */
@@ -455,7 +348,7 @@ START_TEST(test_not_applicable_mixed)
 	assert_installed(&w, 1, dirs[2], STATE_INSTALLED, t0, t1);
 	{
 		struct ic *c;
-		char e2[256], *id = identity_of(dirs[1]);
+		char e2[256], *id = ic_package_identity(dirs[1]);
 
 		ck_assert_int_eq(ic_open(w.wim, &c, e2, sizeof(e2)), 0);
 		ck_assert_int_eq(ic_package_state(c, 1, id), -1);
@@ -466,7 +359,7 @@ START_TEST(test_not_applicable_mixed)
 	offserv_engine_report_clear(&rep);
 	for (int i = 0; i < 3; i++)
 		free(dirs[i]);
-	world_free(&w);
+	ef_world_free(&w);
 }
 END_TEST
 
@@ -477,14 +370,14 @@ END_TEST
  */
 START_TEST(test_already_installed)
 {
-	struct world w;
+	struct ef_world w;
 	struct offserv_engine_report rep;
 	char err[1024] = "", *dirs[2], *after1;
 	uint64_t t0, t1;
 	offserv_status s;
 
 	world_init(&w, "1");
-	dirs[0] = package(&w, "5008", "--files", "2", "--replace", "1", NULL);
+	dirs[0] = ef_package(&w, "5008", "--files", "2", "--replace", "1", NULL);
 	dirs[1] = dirs[0];
 	t0 = offserv_filetime_now();
 	s = service(&w, dirs, 2, 0, NULL, &rep, err, sizeof(err));
@@ -502,11 +395,11 @@ START_TEST(test_already_installed)
 	ck_assert_msg(s == OFFSERV_OK, "0x%08x %s", s, err);
 	ck_assert_int_eq(rep.results[0].outcome, OFFSERV_OUTCOME_ALREADY_INSTALLED);
 	ck_assert_int_eq(rep.committed, 0);
-	ck_assert_msg(same_file(w.wim, after1), "a second run changed the image");
+	ck_assert_msg(ef_same_file(w.wim, after1), "a second run changed the image");
 	offserv_engine_report_clear(&rep);
 	free(after1);
 	free(dirs[0]);
-	world_free(&w);
+	ef_world_free(&w);
 }
 END_TEST
 
@@ -517,7 +410,7 @@ END_TEST
  */
 START_TEST(test_superseding)
 {
-	struct world w;
+	struct ef_world w;
 	struct offserv_engine_report rep;
 	char err[1024] = "", *dirs[2], *old_id, *new_id, e2[512];
 	uint64_t t0, t1;
@@ -527,10 +420,10 @@ START_TEST(test_superseding)
 	struct ic_package pn;
 
 	world_init(&w, "1");
-	dirs[0] = package(&w, "5009", "--revision", "3920", "--files", "2", "--replace", "1", NULL);
-	dirs[1] = package(&w, "5010", "--revision", "4000", "--files", "2", "--replace", "1", NULL);
-	old_id = identity_of(dirs[0]);
-	new_id = identity_of(dirs[1]);
+	dirs[0] = ef_package(&w, "5009", "--revision", "3920", "--files", "2", "--replace", "1", NULL);
+	dirs[1] = ef_package(&w, "5010", "--revision", "4000", "--files", "2", "--replace", "1", NULL);
+	old_id = ic_package_identity(dirs[0]);
+	new_id = ic_package_identity(dirs[1]);
 	t0 = offserv_filetime_now();
 	s = service(&w, dirs, 2, 0, NULL, &rep, err, sizeof(err));
 	t1 = offserv_filetime_now();
@@ -596,21 +489,21 @@ START_TEST(test_superseding)
 	free(new_id);
 	free(dirs[0]);
 	free(dirs[1]);
-	world_free(&w);
+	ef_world_free(&w);
 }
 END_TEST
 
 START_TEST(test_failed_corrupt_payload)
 {
-	struct world w;
+	struct ef_world w;
 	struct offserv_engine_report rep;
 	char err[1024] = "", *dirs[2];
 	offserv_status s;
 	const struct offserv_engine_result *r;
 
 	world_init(&w, "2");
-	dirs[0] = package(&w, "5011", "--kind", "update", "--files", "1", NULL);
-	dirs[1] = package(&w, "5012", "--kind", "update", "--files", "2", "--corrupt-payload", NULL);
+	dirs[0] = ef_package(&w, "5011", "--kind", "update", "--files", "1", NULL);
+	dirs[1] = ef_package(&w, "5012", "--kind", "update", "--files", "2", "--corrupt-payload", NULL);
 	s = service(&w, dirs, 2, 0, NULL, &rep, err, sizeof(err));
 	ck_assert_uint_eq(s, OFFSERV_SXS_E_FILE_HASH_MISMATCH);
 	ck_assert_int_eq(rep.committed, 0);
@@ -621,12 +514,12 @@ START_TEST(test_failed_corrupt_payload)
 	ck_assert_msg(strstr(r->message, "kb5012_00.dll") != NULL, "message does not name the file: %s",
 	              r->message);
 	ck_assert_int_ne(result_for(&rep, 1, 0)->outcome, OFFSERV_OUTCOME_INSTALLED);
-	ck_assert_msg(same_file(w.wim, w.orig), "a failed run changed the image");
+	ck_assert_msg(ef_same_file(w.wim, w.orig), "a failed run changed the image");
 	ck_assert_msg(dir_empty(w.scratch), "the scratch folder was not emptied");
 	offserv_engine_report_clear(&rep);
 	free(dirs[0]);
 	free(dirs[1]);
-	world_free(&w);
+	ef_world_free(&w);
 }
 END_TEST
 
@@ -638,7 +531,7 @@ END_TEST
  */
 START_TEST(test_cancelled)
 {
-	struct world w;
+	struct ef_world w;
 	struct offserv_engine_report rep;
 	char err[1024] = "", *dirs[2], *probe;
 	offserv_status s;
@@ -646,8 +539,8 @@ START_TEST(test_cancelled)
 	size_t points[4], n_points = 0;
 
 	world_init(&w, "2");
-	dirs[0] = package(&w, "5013", "--kind", "update", "--files", "1", NULL);
-	dirs[1] = package(&w, "5014", "--files", "2", "--replace", "1", NULL);
+	dirs[0] = ef_package(&w, "5013", "--kind", "update", "--files", "1", NULL);
+	dirs[1] = ef_package(&w, "5014", "--files", "2", "--replace", "1", NULL);
 
 	/* A probe run on a copy: the sequence of steps, and the bar only goes forward. */
 	probe = offtest_strdup_printf("%s/probe.wim", w.dir);
@@ -685,7 +578,7 @@ START_TEST(test_cancelled)
 		ck_assert_msg(s == OFFSERV_E_ABORT, "cancel at call %zu (%s): 0x%08x", points[k],
 		              probe_log->steps[points[k] - 1], s);
 		ck_assert_int_eq(rep.committed, 0);
-		ck_assert_msg(same_file(w.wim, w.orig), "cancel at %zu changed the image", points[k]);
+		ck_assert_msg(ef_same_file(w.wim, w.orig), "cancel at %zu changed the image", points[k]);
 		ck_assert_msg(dir_empty(w.scratch), "cancel at %zu left staging files", points[k]);
 		for (int index = 1; index <= 2; index++)
 			for (size_t p = 0; p < 2; p++) {
@@ -703,7 +596,7 @@ START_TEST(test_cancelled)
 	free(probe);
 	free(dirs[0]);
 	free(dirs[1]);
-	world_free(&w);
+	ef_world_free(&w);
 }
 END_TEST
 
@@ -714,7 +607,7 @@ END_TEST
  */
 START_TEST(test_msu_ssu_lcu)
 {
-	struct world w;
+	struct ef_world w;
 	struct offserv_apply_options ao;
 	struct offserv_apply_report rep;
 	struct offserv_site *site = NULL;
@@ -738,14 +631,14 @@ START_TEST(test_msu_ssu_lcu)
 		}
 	}
 	world_init(&w, "1");
-	ssu = package(&w, "5015", "--kind", "ssu", "--revision", "3920", NULL);
-	lcu = package(&w, "5016", "--revision", "3920", "--files", "3", "--replace", "1",
+	ssu = ef_package(&w, "5015", "--kind", "ssu", "--revision", "3920", NULL);
+	lcu = ef_package(&w, "5016", "--revision", "3920", "--files", "3", "--replace", "1",
 	              "--needs-ssu", "10.0.19041.3920", NULL);
 	ssu_cab = offtest_strdup_printf("%s/SSU-19041.3920-x64.cab", ssu);
 	lcu_cab = offtest_strdup_printf("%s/Windows10.0-KB5016-x64.cab", lcu);
 	msu = offtest_strdup_printf("%s/windows10.0-kb5016-x64.msu", w.dir);
 	/* LCU listed first: the SSU must still be applied first. */
-	mk("msu", msu, "--cab", lcu_cab, "--cab", ssu_cab, NULL);
+	ef_mk("msu", msu, "--cab", lcu_cab, "--cab", ssu_cab, NULL);
 	cfg = offtest_strdup_printf("%s/offserv.ini", w.dir);
 	{
 		char *text = offtest_strdup_printf("[site]\nroot = %s/site\n[plugins]\ndirectory = %s/plugins/.libs\n",
@@ -798,7 +691,7 @@ START_TEST(test_msu_ssu_lcu)
 	{
 		/* The packages now tell the stack version, and it rose. */
 		struct offserv_installed_package ip[1];
-		char *id = identity_of(ssu);
+		char *id = ic_package_identity(ssu);
 
 		ip[0].identity = id;
 		ip[0].state = (uint32_t)ic_package_state(c, 1, id);
@@ -814,35 +707,35 @@ START_TEST(test_msu_ssu_lcu)
 	free(lcu_cab);
 	free(msu);
 	free(cfg);
-	world_free(&w);
+	ef_world_free(&w);
 }
 END_TEST
 
 /* The LCU alone fails 0x800f0823 and leaves the image as it was. */
 START_TEST(test_lcu_needs_ssu)
 {
-	struct world w;
+	struct ef_world w;
 	struct offserv_engine_report rep;
 	char err[1024] = "", *dirs[1];
 	offserv_status s;
 
 	world_init(&w, "1");
-	dirs[0] = package(&w, "5017", "--revision", "3920", "--files", "1", "--needs-ssu",
+	dirs[0] = ef_package(&w, "5017", "--revision", "3920", "--files", "1", "--needs-ssu",
 	                  "10.0.19041.3920", NULL);
 	s = service(&w, dirs, 1, 0, NULL, &rep, err, sizeof(err));
 	ck_assert_uint_eq(s, OFFSERV_CBS_E_NEW_SERVICING_STACK_REQUIRED);
 	ck_assert_int_eq(rep.results[0].outcome, OFFSERV_OUTCOME_FAILED);
-	ck_assert_msg(same_file(w.wim, w.orig), "the image changed");
+	ck_assert_msg(ef_same_file(w.wim, w.orig), "the image changed");
 	offserv_engine_report_clear(&rep);
 	free(dirs[0]);
-	world_free(&w);
+	ef_world_free(&w);
 }
 END_TEST
 
 /* A component identity that would name a path outside the store is refused. */
 START_TEST(test_hostile_identity)
 {
-	struct world w;
+	struct ef_world w;
 	struct offserv_engine_report rep;
 	char err[1024] = "", *dirs[1], *mum, *text, *at;
 	size_t len;
@@ -851,7 +744,7 @@ START_TEST(test_hostile_identity)
 	static const char bad[] = "buildType=\"release\" publicKeyToken=\"31bf3856/../../../x\"";
 
 	world_init(&w, "1");
-	dirs[0] = package(&w, "5018", "--kind", "update", "--files", "1", NULL);
+	dirs[0] = ef_package(&w, "5018", "--kind", "update", "--files", "1", NULL);
 	mum = offtest_strdup_printf("%s/update.mum", dirs[0]);
 	text = offtest_read_file(mum, &len);
 	ck_assert_ptr_nonnull(text);
@@ -866,19 +759,19 @@ START_TEST(test_hostile_identity)
 	s = service(&w, dirs, 1, 0, NULL, &rep, err, sizeof(err));
 	ck_assert_msg(OFFSERV_FAILED(s), "a hostile identity was installed");
 	ck_assert_int_eq(rep.results[0].outcome, OFFSERV_OUTCOME_FAILED);
-	ck_assert_msg(same_file(w.wim, w.orig), "the image changed");
+	ck_assert_msg(ef_same_file(w.wim, w.orig), "the image changed");
 	offserv_engine_report_clear(&rep);
 	free(text);
 	free(mum);
 	free(dirs[0]);
-	world_free(&w);
+	ef_world_free(&w);
 }
 END_TEST
 
 /* The fixture itself: every entry of the image carries a descriptor, links are kept. */
 START_TEST(test_fixture_descriptors)
 {
-	struct world w;
+	struct ef_world w;
 	struct ic *c;
 	struct ic_stat a, b, d;
 	char e2[512];
@@ -910,7 +803,7 @@ START_TEST(test_fixture_descriptors)
 	ic_stat_clear(&b);
 	ic_stat_clear(&d);
 	ic_close(c);
-	world_free(&w);
+	ef_world_free(&w);
 }
 END_TEST
 
@@ -939,7 +832,7 @@ static Suite *engine_suite(void)
 
 int main(void)
 {
-	char *mk_path = mkfixture_path();
+	char *mk_path = ef_mkfixture_path();
 	int ok = access(mk_path, X_OK) == 0;
 
 	free(mk_path);

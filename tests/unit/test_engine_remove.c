@@ -8,14 +8,11 @@
 #include <config.h>
 
 #include <errno.h>
-#include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,6 +22,7 @@
 #include <offserv/engine.h>
 #include <offserv/util.h>
 
+#include "enginefix.h"
 #include "imagecheck.h"
 #include "testutil.h"
 
@@ -37,116 +35,46 @@
 /* Left out of whole-image comparisons: the hives are compared key by key. */
 static const char *const skip_hives[] = {"/windows/system32/config", NULL};
 
-/* Run offserv-mkfixture with the NULL-terminated arguments; its stdout is dropped. */
-static void mk(const char *first, ...)
+/* The image of these tests: one index, four files, one edition. */
+static void world_init(struct ef_world *w)
 {
-	const char *argv[40];
-	char *prog = offtest_strdup_printf("%s/tests/fixtures/offserv-mkfixture", offtest_builddir());
-	va_list ap;
-	int n = 0, status;
-	pid_t pid;
+	ef_world_init(w, "1", "4", "Professional", "21");
+}
 
-	argv[n++] = prog;
-	argv[n++] = first;
-	va_start(ap, first);
-	while (n < 39 && (argv[n] = va_arg(ap, const char *)) != NULL)
-		n++;
-	va_end(ap);
-	argv[n] = NULL;
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		int fd = open("/dev/null", O_WRONLY);
-		if (fd >= 0)
-			dup2(fd, 1);
-		execv(prog, (char *const *)argv);
-		_exit(127);
+/*
+ * Two cumulative updates under the world: KB @p kb_a at revision 3920 and
+ * KB @p kb_b at 4000, superseding it, each of @p files files of which one
+ * replaces kernel32.dll; their identities too when @p ids is not NULL.
+ */
+static void superseding_pair(struct ef_world *w, const char *kb_a, const char *kb_b,
+                             const char *files, char **dirs, char **ids)
+{
+	dirs[0] = ef_package(w, kb_a, "--revision", "3920", "--files", files, "--replace", "1",
+	                     NULL);
+	dirs[1] = ef_package(w, kb_b, "--revision", "4000", "--files", files, "--replace", "1",
+	                     NULL);
+	if (ids) {
+		ids[0] = ic_package_identity(dirs[0]);
+		ids[1] = ic_package_identity(dirs[1]);
 	}
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "offserv-mkfixture %s failed",
-	              first);
-	free(prog);
 }
 
-struct world {
-	char *dir;
-	char *wim;     /* the image serviced */
-	char *orig;    /* a copy of it before servicing */
-	char *scratch;
-	char *image_dir; /* set: service this directory tree instead of the WIM */
-};
-
-static void world_init(struct world *w)
+/* Free two package folders and their identities, then the world. */
+static void pair_free(struct ef_world *w, char **dirs, char **ids)
 {
-	memset(w, 0, sizeof(*w));
-	w->dir = offtest_tmpdir();
-	ck_assert_ptr_nonnull(w->dir);
-	w->wim = offtest_strdup_printf("%s/install.wim", w->dir);
-	w->orig = offtest_strdup_printf("%s/orig.wim", w->dir);
-	w->scratch = offtest_strdup_printf("%s/scratch", w->dir);
-	ck_assert_int_eq(mkdir(w->scratch, 0755), 0);
-	mk("image", w->wim, "--indexes", "1", "--compress", "none", "--files", "4", "--size-mb",
-	   "1", "--editions", "Professional", "--seed", "21", NULL);
-	ck_assert_int_eq(offserv_copy_file(w->wim, w->orig, NULL, NULL, 0), OFFSERV_OK);
+	for (int i = 0; i < 2; i++) {
+		free(dirs[i]);
+		free(ids[i]);
+	}
+	ef_world_free(w);
 }
 
-static void world_free(struct world *w)
-{
-	offtest_rmtree(w->dir);
-	free(w->dir);
-	free(w->wim);
-	free(w->orig);
-	free(w->scratch);
-	free(w->image_dir);
-}
-
-/* A package folder under the world: mk package DIR --kb KB [args...]. */
-static char *package(struct world *w, const char *kb, ...)
-{
-	const char *args[16];
-	char *dir = offtest_strdup_printf("%s/pkg-%s", w->dir, kb);
-	va_list ap;
-	int n = 0;
-
-	va_start(ap, kb);
-	while (n < 12 && (args[n] = va_arg(ap, const char *)) != NULL)
-		n++;
-	va_end(ap);
-	for (int i = n; i < 16; i++)
-		args[i] = NULL;
-	mk("package", dir, "--kb", kb, args[0], args[1], args[2], args[3], args[4], args[5],
-	   args[6], args[7], args[8], args[9], NULL);
-	return dir;
-}
-
-static char *identity_of(const char *dir)
-{
-	struct ic_package p;
-	char err[512], *id;
-
-	ck_assert_msg(ic_package_load(dir, &p, err, sizeof(err)) == 0, "%s", err);
-	id = strdup(p.identity);
-	ic_package_clear(&p);
-	return id;
-}
-
-static char *copy_of(struct world *w, const char *name)
+static char *copy_of(struct ef_world *w, const char *name)
 {
 	char *p = offtest_strdup_printf("%s/%s", w->dir, name);
 
 	ck_assert_int_eq(offserv_copy_file(w->wim, p, NULL, NULL, 0), OFFSERV_OK);
 	return p;
-}
-
-static int same_file(const char *a, const char *b)
-{
-	size_t la, lb;
-	char *da = offtest_read_file(a, &la), *db = offtest_read_file(b, &lb);
-	int same = da && db && la == lb && memcmp(da, db, la) == 0;
-
-	free(da);
-	free(db);
-	return same;
 }
 
 static long long file_size(const char *p)
@@ -170,19 +98,13 @@ static int on_progress(void *ctx, const struct offserv_engine_progress *p)
 	return c->step && p->step && strcmp(p->step, c->step) == 0;
 }
 
-static void options(struct world *w, struct offserv_engine_options *o, int continue_on_error)
+static void options(struct ef_world *w, struct offserv_engine_options *o, int continue_on_error)
 {
-	memset(o, 0, sizeof(*o));
-	if (w->image_dir)
-		o->image_dir = w->image_dir;
-	else
-		o->wim_path = w->wim;
-	o->scratch_dir = w->scratch;
-	o->continue_on_error = continue_on_error;
-	o->no_fsync = 1;
+	ef_engine_options(o, w->image_dir ? NULL : w->wim, w->scratch, continue_on_error);
+	o->image_dir = w->image_dir;
 }
 
-static void install(struct world *w, char **dirs, size_t n)
+static void install(struct ef_world *w, char **dirs, size_t n)
 {
 	struct offserv_engine_package pkgs[4];
 	struct offserv_engine_options o;
@@ -200,7 +122,7 @@ static void install(struct world *w, char **dirs, size_t n)
 	offserv_engine_report_clear(&rep);
 }
 
-static offserv_status remove_ids(struct world *w, const char *const *ids, size_t n, int coe,
+static offserv_status remove_ids(struct ef_world *w, const char *const *ids, size_t n, int coe,
                                  struct cancel_at *cancel, struct offserv_engine_report *rep,
                                  char *err, size_t errlen)
 {
@@ -214,7 +136,21 @@ static offserv_status remove_ids(struct world *w, const char *const *ids, size_t
 	return offserv_engine_remove(&o, ids, n, rep, err, errlen);
 }
 
-static offserv_status cleanup(struct world *w, unsigned flags, int rebuild,
+/* Removing @p id is refused (the package is permanent) and leaves the WIM as @p before. */
+static void assert_removal_refused(struct ef_world *w, const char *id, const char *before)
+{
+	struct offserv_engine_report rep;
+	char err[1024] = "";
+	offserv_status s;
+
+	s = remove_ids(w, &id, 1, 0, NULL, &rep, err, sizeof(err));
+	ck_assert_uint_eq(s, OFFSERV_CBS_E_CANNOT_UNINSTALL);
+	ck_assert_int_eq(rep.results[0].outcome, OFFSERV_OUTCOME_PERMANENT);
+	offserv_engine_report_clear(&rep);
+	ck_assert_msg(ef_same_file(w->wim, before), "a refused removal changed the image");
+}
+
+static offserv_status cleanup(struct ef_world *w, unsigned flags, int rebuild,
                               struct offserv_engine_report *rep, char *err, size_t errlen)
 {
 	struct offserv_engine_options o;
@@ -224,7 +160,7 @@ static offserv_status cleanup(struct world *w, unsigned flags, int rebuild,
 	return offserv_engine_cleanup(&o, flags, rep, err, errlen);
 }
 
-static void analyze(struct world *w, struct offserv_component_store_info *info)
+static void analyze(struct ef_world *w, struct offserv_component_store_info *info)
 {
 	struct offserv_engine_options o;
 	char err[1024] = "";
@@ -347,16 +283,13 @@ static char *store_folder(const char *pkgdir, const char *part)
  */
 START_TEST(test_remove_superseding)
 {
-	struct world w;
+	struct ef_world w;
 	struct offserv_engine_report rep;
 	char err[1024] = "", *dirs[2], *ids[2], *a_only, *ab, *b_store;
 	offserv_status s;
 
 	world_init(&w);
-	dirs[0] = package(&w, "5101", "--revision", "3920", "--files", "2", "--replace", "1", NULL);
-	dirs[1] = package(&w, "5102", "--revision", "4000", "--files", "2", "--replace", "1", NULL);
-	ids[0] = identity_of(dirs[0]);
-	ids[1] = identity_of(dirs[1]);
+	superseding_pair(&w, "5101", "5102", "2", dirs, ids);
 	install(&w, dirs, 1);
 	a_only = copy_of(&w, "a-only.wim");
 	install(&w, dirs + 1, 1);
@@ -397,18 +330,14 @@ START_TEST(test_remove_superseding)
 	free(b_store);
 	free(a_only);
 	free(ab);
-	for (int i = 0; i < 2; i++) {
-		free(dirs[i]);
-		free(ids[i]);
-	}
-	world_free(&w);
+	pair_free(&w, dirs, ids);
 }
 END_TEST
 
 /* A package with registry keys: its values and keys leave with it. */
 START_TEST(test_remove_registry)
 {
-	struct world w;
+	struct ef_world w;
 	struct offserv_engine_report rep;
 	char err[1024] = "", *dir, *id;
 	offserv_status s;
@@ -416,8 +345,8 @@ START_TEST(test_remove_registry)
 	hive_h *sw, *sys;
 
 	world_init(&w);
-	dir = package(&w, "5103", "--kind", "update", "--files", "2", "--registry", NULL);
-	id = identity_of(dir);
+	dir = ef_package(&w, "5103", "--kind", "update", "--files", "2", "--registry", NULL);
+	id = ic_package_identity(dir);
 	install(&w, &dir, 1);
 	ck_assert_int_eq(ic_open(w.wim, &c, err, sizeof(err)), 0);
 	sw = ic_hive(c, 1, "SOFTWARE", err, sizeof(err));
@@ -445,14 +374,14 @@ START_TEST(test_remove_registry)
 	assert_same_image(w.wim, w.orig);
 	free(dir);
 	free(id);
-	world_free(&w);
+	ef_world_free(&w);
 }
 END_TEST
 
 /* A package that is not installed: 0x800f080c, nothing written; with continue-on-error the rest goes on. */
 START_TEST(test_remove_not_present)
 {
-	struct world w;
+	struct ef_world w;
 	struct offserv_engine_report rep;
 	char err[1024] = "", *dir, *id, *before;
 	const char *ghost = "Package_for_KB9999~31bf3856ad364e35~amd64~~10.0.1.0";
@@ -460,8 +389,8 @@ START_TEST(test_remove_not_present)
 	offserv_status s;
 
 	world_init(&w);
-	dir = package(&w, "5104", "--kind", "update", "--files", "1", NULL);
-	id = identity_of(dir);
+	dir = ef_package(&w, "5104", "--kind", "update", "--files", "1", NULL);
+	id = ic_package_identity(dir);
 	install(&w, &dir, 1);
 	before = copy_of(&w, "before.wim");
 	ids[0] = ghost;
@@ -474,7 +403,7 @@ START_TEST(test_remove_not_present)
 	ck_assert_uint_eq(result_named(&rep, ghost)->status, 0x800f080cu);
 	ck_assert_int_eq(result_named(&rep, id)->outcome, OFFSERV_OUTCOME_NOT_ATTEMPTED);
 	offserv_engine_report_clear(&rep);
-	ck_assert_msg(same_file(w.wim, before), "a failed removal changed the image");
+	ck_assert_msg(ef_same_file(w.wim, before), "a failed removal changed the image");
 
 	s = remove_ids(&w, ids, 2, 1, NULL, &rep, err, sizeof(err));
 	ck_assert_msg(s == OFFSERV_OK, "0x%08x %s", s, err);
@@ -487,14 +416,14 @@ START_TEST(test_remove_not_present)
 	free(before);
 	free(dir);
 	free(id);
-	world_free(&w);
+	ef_world_free(&w);
 }
 END_TEST
 
 /* The foundation package and a servicing stack cannot be removed: 0x800f0825, image untouched. */
 START_TEST(test_remove_permanent)
 {
-	struct world w;
+	struct ef_world w;
 	struct offserv_engine_report rep;
 	char err[1024] = "", *ssu, *ssu_id, *before, *foundation = NULL;
 	offserv_status s;
@@ -503,8 +432,8 @@ START_TEST(test_remove_permanent)
 	hive_node_h k, *kids;
 
 	world_init(&w);
-	ssu = package(&w, "5105", "--kind", "ssu", "--revision", "3920", NULL);
-	ssu_id = identity_of(ssu);
+	ssu = ef_package(&w, "5105", "--kind", "ssu", "--revision", "3920", NULL);
+	ssu_id = ic_package_identity(ssu);
 	install(&w, &ssu, 1);
 	before = copy_of(&w, "before.wim");
 	ck_assert_int_eq(ic_open(w.wim, &c, err, sizeof(err)), 0);
@@ -531,18 +460,14 @@ START_TEST(test_remove_permanent)
 	ck_assert_uint_eq(rep.results[0].status, 0x800f0825u);
 	ck_assert_int_eq(rep.committed, 0);
 	offserv_engine_report_clear(&rep);
-	ck_assert_msg(same_file(w.wim, before), "a refused removal changed the image");
+	ck_assert_msg(ef_same_file(w.wim, before), "a refused removal changed the image");
 
-	s = remove_ids(&w, (const char *const *)&ssu_id, 1, 0, NULL, &rep, err, sizeof(err));
-	ck_assert_uint_eq(s, OFFSERV_CBS_E_CANNOT_UNINSTALL);
-	ck_assert_int_eq(rep.results[0].outcome, OFFSERV_OUTCOME_PERMANENT);
-	offserv_engine_report_clear(&rep);
-	ck_assert_msg(same_file(w.wim, before), "a refused removal changed the image");
+	assert_removal_refused(&w, ssu_id, before);
 	free(foundation);
 	free(before);
 	free(ssu);
 	free(ssu_id);
-	world_free(&w);
+	ef_world_free(&w);
 }
 END_TEST
 
@@ -550,16 +475,15 @@ END_TEST
 START_TEST(test_remove_cancel)
 {
 	static const char *const steps[] = {"Removing", "Staging", "updating", "writing"};
-	struct world w;
+	struct ef_world w;
 	struct offserv_engine_report rep;
 	char err[1024] = "", *dirs[2], *id, *before;
 	offserv_status s;
 
 	world_init(&w);
-	dirs[0] = package(&w, "5106", "--revision", "3920", "--files", "2", "--replace", "1", NULL);
-	dirs[1] = package(&w, "5107", "--revision", "4000", "--files", "2", "--replace", "1", NULL);
+	superseding_pair(&w, "5106", "5107", "2", dirs, NULL);
 	install(&w, dirs, 2);
-	id = identity_of(dirs[1]);
+	id = ic_package_identity(dirs[1]);
 	before = copy_of(&w, "before.wim");
 	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
 		struct cancel_at ca = {steps[i], 0};
@@ -569,13 +493,13 @@ START_TEST(test_remove_cancel)
 		ck_assert_int_eq(rep.committed, 0);
 		ck_assert_int_eq(result_named(&rep, id)->outcome, OFFSERV_OUTCOME_CANCELLED);
 		offserv_engine_report_clear(&rep);
-		ck_assert_msg(same_file(w.wim, before), "cancel at %s changed the image", steps[i]);
+		ck_assert_msg(ef_same_file(w.wim, before), "cancel at %s changed the image", steps[i]);
 	}
 	free(before);
 	free(id);
 	free(dirs[0]);
 	free(dirs[1]);
-	world_free(&w);
+	ef_world_free(&w);
 }
 END_TEST
 
@@ -586,7 +510,7 @@ END_TEST
  */
 START_TEST(test_cleanup)
 {
-	struct world w;
+	struct ef_world w;
 	struct offserv_engine_report rep;
 	struct offserv_component_store_info before, after;
 	char err[1024] = "", *dirs[2], *ids[2], *a_store, *b_store, *copy;
@@ -594,10 +518,7 @@ START_TEST(test_cleanup)
 	time_t t0, t1;
 
 	world_init(&w);
-	dirs[0] = package(&w, "5108", "--revision", "3920", "--files", "2", "--replace", "1", NULL);
-	dirs[1] = package(&w, "5109", "--revision", "4000", "--files", "2", "--replace", "1", NULL);
-	ids[0] = identity_of(dirs[0]);
-	ids[1] = identity_of(dirs[1]);
+	superseding_pair(&w, "5108", "5109", "2", dirs, ids);
 	install(&w, dirs, 2);
 	a_store = store_folder(dirs[0], "kernel32");
 	b_store = store_folder(dirs[1], "kernel32");
@@ -647,11 +568,7 @@ START_TEST(test_cleanup)
 	{
 		char *b4 = copy_of(&w, "b4.wim");
 
-		s = remove_ids(&w, (const char *const *)&ids[1], 1, 0, NULL, &rep, err, sizeof(err));
-		ck_assert_uint_eq(s, OFFSERV_CBS_E_CANNOT_UNINSTALL);
-		ck_assert_int_eq(rep.results[0].outcome, OFFSERV_OUTCOME_PERMANENT);
-		offserv_engine_report_clear(&rep);
-		ck_assert(same_file(w.wim, b4));
+		assert_removal_refused(&w, ids[1], b4);
 		free(b4);
 	}
 
@@ -672,27 +589,20 @@ START_TEST(test_cleanup)
 	free(copy);
 	free(a_store);
 	free(b_store);
-	for (int i = 0; i < 2; i++) {
-		free(dirs[i]);
-		free(ids[i]);
-	}
-	world_free(&w);
+	pair_free(&w, dirs, ids);
 }
 END_TEST
 
 /* /ResetBase: the superseded package leaves the registration, the rest becomes permanent. */
 START_TEST(test_reset_base)
 {
-	struct world w;
+	struct ef_world w;
 	struct offserv_engine_report rep;
 	char err[1024] = "", *dirs[2], *ids[2], *b4;
 	offserv_status s;
 
 	world_init(&w);
-	dirs[0] = package(&w, "5110", "--revision", "3920", "--files", "1", "--replace", "1", NULL);
-	dirs[1] = package(&w, "5111", "--revision", "4000", "--files", "1", "--replace", "1", NULL);
-	ids[0] = identity_of(dirs[0]);
-	ids[1] = identity_of(dirs[1]);
+	superseding_pair(&w, "5110", "5111", "1", dirs, ids);
 	install(&w, dirs, 2);
 	s = cleanup(&w, OFFSERV_CLEANUP_RESET_BASE, 0, &rep, err, sizeof(err));
 	ck_assert_msg(s == OFFSERV_OK, "0x%08x %s", s, err);
@@ -708,25 +618,17 @@ START_TEST(test_reset_base)
 	}
 
 	b4 = copy_of(&w, "b4.wim");
-	s = remove_ids(&w, (const char *const *)&ids[1], 1, 0, NULL, &rep, err, sizeof(err));
-	ck_assert_uint_eq(s, OFFSERV_CBS_E_CANNOT_UNINSTALL);
-	ck_assert_int_eq(rep.results[0].outcome, OFFSERV_OUTCOME_PERMANENT);
-	offserv_engine_report_clear(&rep);
-	ck_assert_msg(same_file(w.wim, b4), "a refused removal changed the image");
+	assert_removal_refused(&w, ids[1], b4);
 	ck_assert_int_eq(ic_wimlib_verify(w.wim) >= 0, 1);
 	free(b4);
-	for (int i = 0; i < 2; i++) {
-		free(dirs[i]);
-		free(ids[i]);
-	}
-	world_free(&w);
+	pair_free(&w, dirs, ids);
 }
 END_TEST
 
 /* RevertPendingActions: the Install Pending package and pending.xml go away. */
 START_TEST(test_revert_pending)
 {
-	struct world w;
+	struct ef_world w;
 	struct offserv_engine_report rep;
 	struct offserv_engine_options o;
 	char err[1024] = "", *dirs[2], *ids[2];
@@ -735,10 +637,10 @@ START_TEST(test_revert_pending)
 	hive_h *comp;
 
 	world_init(&w);
-	dirs[0] = package(&w, "5112", "--kind", "update", "--files", "1", NULL);
-	dirs[1] = package(&w, "5113", "--kind", "update", "--files", "1", "--pending", NULL);
-	ids[0] = identity_of(dirs[0]);
-	ids[1] = identity_of(dirs[1]);
+	dirs[0] = ef_package(&w, "5112", "--kind", "update", "--files", "1", NULL);
+	dirs[1] = ef_package(&w, "5113", "--kind", "update", "--files", "1", "--pending", NULL);
+	ids[0] = ic_package_identity(dirs[0]);
+	ids[1] = ic_package_identity(dirs[1]);
 	install(&w, dirs, 1);
 	{
 		char *one = copy_of(&w, "one.wim");
@@ -754,7 +656,7 @@ START_TEST(test_revert_pending)
 			ck_assert_uint_eq(s, OFFSERV_CBS_E_PENDING);
 			ck_assert_int_eq(rep.committed, 0);
 			offserv_engine_report_clear(&rep);
-			ck_assert_msg(same_file(w.wim, pend), "a refused cleanup changed the image");
+			ck_assert_msg(ef_same_file(w.wim, pend), "a refused cleanup changed the image");
 			free(pend);
 		}
 		options(&w, &o, 0);
@@ -776,18 +678,14 @@ START_TEST(test_revert_pending)
 		ic_close(c);
 		free(one);
 	}
-	for (int i = 0; i < 2; i++) {
-		free(dirs[i]);
-		free(ids[i]);
-	}
-	world_free(&w);
+	pair_free(&w, dirs, ids);
 }
 END_TEST
 
 /* The directory backend: install A and B into an applied tree, remove B, A's file is back. */
 START_TEST(test_remove_directory)
 {
-	struct world w;
+	struct ef_world w;
 	struct offserv_engine_report rep;
 	char err[1024] = "", *dirs[2], *ids[2], *k32, *a_store_file, *b_store_dir, *p;
 	WIMStruct *wim = NULL;
@@ -802,10 +700,7 @@ START_TEST(test_remove_directory)
 	rc = wimlib_extract_image(wim, 1, w.image_dir, 0);
 	wimlib_free(wim);
 	ck_assert_msg(rc == 0, "wimlib_extract_image: %s", wimlib_get_error_string(rc));
-	dirs[0] = package(&w, "5114", "--revision", "3920", "--files", "2", "--replace", "1", NULL);
-	dirs[1] = package(&w, "5115", "--revision", "4000", "--files", "2", "--replace", "1", NULL);
-	ids[0] = identity_of(dirs[0]);
-	ids[1] = identity_of(dirs[1]);
+	superseding_pair(&w, "5114", "5115", "2", dirs, ids);
 	install(&w, dirs, 2);
 	s = remove_ids(&w, (const char *const *)&ids[1], 1, 0, NULL, &rep, err, sizeof(err));
 	ck_assert_msg(s == OFFSERV_OK, "0x%08x %s", s, err);
@@ -840,11 +735,7 @@ START_TEST(test_remove_directory)
 	free(k32);
 	free(a_store_file);
 	free(b_store_dir);
-	for (int i = 0; i < 2; i++) {
-		free(dirs[i]);
-		free(ids[i]);
-	}
-	world_free(&w);
+	pair_free(&w, dirs, ids);
 }
 END_TEST
 
@@ -869,7 +760,7 @@ static Suite *suite(void)
 
 int main(void)
 {
-	char *prog = offtest_strdup_printf("%s/tests/fixtures/offserv-mkfixture", offtest_builddir());
+	char *prog = ef_mkfixture_path();
 	int have = access(prog, X_OK) == 0;
 
 	free(prog);
