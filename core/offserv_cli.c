@@ -14,6 +14,29 @@
 #include "offserv_cli.h"
 #include "offserv_cli_schedule.h"
 
+int offserv_cli_failure(offserv_status s, const char *msg)
+{
+	fprintf(stderr, "offserv: %s (0x%08x %s)\n", msg, s, offserv_status_name(s));
+	return 1;
+}
+
+int offserv_cli_site_and_db(struct offserv_cli *cli, int no_plugins, struct offserv_site **site,
+                            struct offserv_sitedb **db)
+{
+	struct offserv_site_options o = {.config_path = cli->config_path, .no_plugins = no_plugins};
+	char err[2048] = "";
+	offserv_status s = offserv_site_open(&o, site, err, sizeof(err));
+
+	if (OFFSERV_FAILED(s))
+		return offserv_cli_failure(s, err);
+	s = offserv_site_db(*site, db, err, sizeof(err));
+	if (OFFSERV_FAILED(s)) {
+		offserv_site_close(*site);
+		return offserv_cli_failure(s, err);
+	}
+	return 0;
+}
+
 /* Exit statuses: 0 success, 1 failure, 2 usage. */
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 

@@ -20,19 +20,13 @@
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
-static int failure(offserv_status s, const char *msg)
-{
-	fprintf(stderr, "offserv: %s (0x%08x %s)\n", msg, s, offserv_status_name(s));
-	return EXIT_FAIL;
-}
-
 static int open_site(struct offserv_cli *cli, int no_plugins, struct offserv_site **site)
 {
 	struct offserv_site_options o = {.config_path = cli->config_path, .no_plugins = no_plugins};
 	char err[2048] = "";
 	offserv_status s = offserv_site_open(&o, site, err, sizeof(err));
 
-	return OFFSERV_FAILED(s) ? failure(s, err) : EXIT_OK;
+	return OFFSERV_FAILED(s) ? offserv_cli_failure(s, err) : EXIT_OK;
 }
 
 static int open_db(struct offserv_site *site, struct offserv_sitedb **db)
@@ -40,7 +34,7 @@ static int open_db(struct offserv_site *site, struct offserv_sitedb **db)
 	char err[2048] = "";
 	offserv_status s = offserv_site_db(site, db, err, sizeof(err));
 
-	return OFFSERV_FAILED(s) ? failure(s, err) : EXIT_OK;
+	return OFFSERV_FAILED(s) ? offserv_cli_failure(s, err) : EXIT_OK;
 }
 
 /* Start-up recovery, reported on stderr when it did something. */
@@ -87,18 +81,13 @@ static int schedule_list(struct offserv_cli *cli, int argc, char **argv)
 		fprintf(stderr, "usage: offserv schedule list [IMAGE-ID]\n");
 		return EXIT_USAGE;
 	}
-	rc = open_site(cli, 1, &site);
+	rc = offserv_cli_site_and_db(cli, 1, &site, &db);
 	if (rc)
 		return rc;
-	rc = open_db(site, &db);
-	if (rc) {
-		offserv_site_close(site);
-		return rc;
-	}
 	s = offserv_sitedb_schedule_list(db, argc == 2 ? argv[1] : NULL, &list, &n, err, sizeof(err));
 	if (OFFSERV_FAILED(s)) {
 		offserv_site_close(site);
-		return failure(s, err);
+		return offserv_cli_failure(s, err);
 	}
 	printf("%-8s %-9s %-10s %-21s %-21s %-8s %s\n", "ID", "Image", "Status", "Next run (UTC)",
 	       "Last run (UTC)", "Indexes", "Rule / updates");
@@ -142,14 +131,9 @@ static int schedule_delete(struct offserv_cli *cli, int argc, char **argv)
 		fprintf(stderr, "usage: offserv schedule delete SCHEDULE-ID\n");
 		return EXIT_USAGE;
 	}
-	rc = open_site(cli, 1, &site);
+	rc = offserv_cli_site_and_db(cli, 1, &site, &db);
 	if (rc)
 		return rc;
-	rc = open_db(site, &db);
-	if (rc) {
-		offserv_site_close(site);
-		return rc;
-	}
 	s = offserv_schedule_delete(db, id, err, sizeof(err));
 	if (OFFSERV_SUCCEEDED(s)) {
 		offserv_logfile_write(offserv_site_log(site), OFFSERV_LOG_INFO, NULL,
@@ -158,7 +142,7 @@ static int schedule_delete(struct offserv_cli *cli, int argc, char **argv)
 		printf("Deleted schedule %lld.\n", (long long)id);
 	}
 	offserv_site_close(site);
-	return OFFSERV_FAILED(s) ? failure(s, err) : EXIT_OK;
+	return OFFSERV_FAILED(s) ? offserv_cli_failure(s, err) : EXIT_OK;
 }
 
 static void schedule_usage(FILE *fp)
@@ -300,7 +284,7 @@ static int cmd_schedule_create(struct offserv_cli *cli, int argc, char **argv)
 	split = split_updates(a.updates, a.n_updates, &n_split, &buf);
 	if (!split) {
 		free(a.updates);
-		return failure(OFFSERV_E_OUTOFMEMORY, "out of memory");
+		return offserv_cli_failure(OFFSERV_E_OUTOFMEMORY, "out of memory");
 	}
 	if (n_split == 1 && !strcmp(split[0], "all"))
 		a.spec.all_updates = 1;
@@ -319,7 +303,7 @@ static int cmd_schedule_create(struct offserv_cli *cli, int argc, char **argv)
 	if (!rc) {
 		s = offserv_schedule_create(db, &a.spec, time(NULL), &id, err, sizeof(err));
 		if (OFFSERV_FAILED(s)) {
-			rc = failure(s, err);
+			rc = offserv_cli_failure(s, err);
 		} else {
 			struct offserv_schedule_rec rec;
 
@@ -454,7 +438,7 @@ int offserv_cmd_run(struct offserv_cli *cli, int argc, char **argv)
 		if (OFFSERV_FAILED(s)) {
 			free(a.updates);
 			offserv_site_close(site);
-			return failure(s, err);
+			return offserv_cli_failure(s, err);
 		}
 	}
 	free(a.updates);
@@ -472,7 +456,7 @@ int offserv_cmd_run(struct offserv_cli *cli, int argc, char **argv)
 	offserv_site_close(site);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (OFFSERV_FAILED(s))
-		return failure(s, err);
+		return offserv_cli_failure(s, err);
 	return EXIT_OK;
 usage:
 	fprintf(stderr, "usage: offserv run IMAGE-ID [--index I[,J]] [--updates all|KB...|ID...] "
@@ -537,7 +521,7 @@ int offserv_cmd_run_due(struct offserv_cli *cli, int argc, char **argv)
 	s = offserv_run_due(site, &o, &n, err, sizeof(err));
 	offserv_site_close(site);
 	if (OFFSERV_FAILED(s))
-		return failure(s, err);
+		return offserv_cli_failure(s, err);
 	printf("%zu due schedule(s) run.\n", n);
 	return EXIT_OK;
 }
@@ -559,7 +543,7 @@ int offserv_cmd_daemon(struct offserv_cli *cli, int argc, char **argv)
 		return rc;
 	s = offserv_daemon(site, &o, err, sizeof(err));
 	offserv_site_close(site);
-	return OFFSERV_FAILED(s) ? failure(s, err) : EXIT_OK;
+	return OFFSERV_FAILED(s) ? offserv_cli_failure(s, err) : EXIT_OK;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -609,18 +593,13 @@ int offserv_cmd_status(struct offserv_cli *cli, int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	rc = open_site(cli, 1, &site);
+	rc = offserv_cli_site_and_db(cli, 1, &site, &db);
 	if (rc)
 		return rc;
-	rc = open_db(site, &db);
-	if (rc) {
-		offserv_site_close(site);
-		return rc;
-	}
 	s = offserv_sitedb_job_list(db, image, &jobs, &n, err, sizeof(err));
 	if (OFFSERV_FAILED(s)) {
 		offserv_site_close(site);
-		return failure(s, err);
+		return offserv_cli_failure(s, err);
 	}
 	printf("%-6s %-9s %-8s %-11s %-9s %-21s %-21s %s\n", "Job", "Image", "Schedule", "Status",
 	       "Progress", "Started (UTC)", "Finished (UTC)", "Message");
@@ -648,7 +627,7 @@ int offserv_cmd_status(struct offserv_cli *cli, int argc, char **argv)
 		s = offserv_sitedb_image_get(db, image, &img, err, sizeof(err));
 		if (OFFSERV_FAILED(s)) {
 			offserv_site_close(site);
-			return failure(s, err);
+			return offserv_cli_failure(s, err);
 		}
 		printf("\nImage %s: last serviced %s\n", img.package_id,
 		       img.last_serviced_at ? img.last_serviced_at : "never");
@@ -679,7 +658,7 @@ int offserv_cmd_cancel(struct offserv_cli *cli, int argc, char **argv)
 	s = offserv_servicing_cancel(site, job ? NULL : argv[1], job, &asked, err, sizeof(err));
 	offserv_site_close(site);
 	if (OFFSERV_FAILED(s))
-		return failure(s, err);
+		return offserv_cli_failure(s, err);
 	printf("Job %lld will stop at its next safe point (see `offserv status`).\n",
 	       (long long)asked);
 	return EXIT_OK;
@@ -702,7 +681,7 @@ int offserv_cmd_rollback(struct offserv_cli *cli, int argc, char **argv)
 	s = offserv_servicing_rollback(site, argv[1], err, sizeof(err));
 	offserv_site_close(site);
 	if (OFFSERV_FAILED(s))
-		return failure(s, err);
+		return offserv_cli_failure(s, err);
 	printf("Image %s is back to its previous version (the replaced WIM is kept as the backup).\n",
 	       argv[1]);
 	return EXIT_OK;

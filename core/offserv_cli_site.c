@@ -15,30 +15,6 @@
 #include "offserv_cli.h"
 #include "offserv_cli_schedule.h"
 
-static int report_failure(offserv_status s, const char *msg)
-{
-	fprintf(stderr, "offserv: %s (0x%08x %s)\n", msg, s, offserv_status_name(s));
-	return 1;
-}
-
-/* Open the site and its database. */
-static int site_and_db(struct offserv_cli *cli, int no_plugins, struct offserv_site **site,
-                       struct offserv_sitedb **db)
-{
-	struct offserv_site_options o = {.config_path = cli->config_path, .no_plugins = no_plugins};
-	char err[2048] = "";
-	offserv_status s = offserv_site_open(&o, site, err, sizeof(err));
-
-	if (OFFSERV_FAILED(s))
-		return report_failure(s, err);
-	s = offserv_site_db(*site, db, err, sizeof(err));
-	if (OFFSERV_FAILED(s)) {
-		offserv_site_close(*site);
-		return report_failure(s, err);
-	}
-	return 0;
-}
-
 static int valid_arch(const char *a)
 {
 	return !a || !strcmp(a, "x86") || !strcmp(a, "x64") || !strcmp(a, "arm64") ||
@@ -133,7 +109,7 @@ static int image_import(struct offserv_cli *cli, int argc, char **argv)
 		fprintf(stderr, "usage: offserv image import PATH [--name N] [--index I] [--reference]\n");
 		return 2;
 	}
-	rc = site_and_db(cli, 0, &site, &db);
+	rc = offserv_cli_site_and_db(cli, 0, &site, &db);
 	if (rc)
 		return rc;
 	co.site_root = offserv_config_site_root(offserv_site_config(site));
@@ -145,7 +121,7 @@ static int image_import(struct offserv_cli *cli, int argc, char **argv)
 		offserv_logfile_write(offserv_site_log(site), OFFSERV_LOG_ERROR, NULL,
 		                      "Failed to import image %s: %s", argv[optind], err);
 		offserv_site_close(site);
-		return report_failure(s, err);
+		return offserv_cli_failure(s, err);
 	}
 	offserv_logfile_write(offserv_site_log(site), OFFSERV_LOG_INFO, NULL,
 	                      "Imported image package %s from %s (%zu indexes, %zu packages)",
@@ -173,7 +149,7 @@ static int print_images_json(struct offserv_sitedb *db, struct offserv_image_rec
 		offserv_status s = offserv_catalogue_image_json(db, imgs[i].package_id, &json, err,
 		                                                sizeof(err));
 		if (OFFSERV_FAILED(s))
-			return report_failure(s, err);
+			return offserv_cli_failure(s, err);
 		printf("%s%s", i ? "," : "", json);
 		free(json);
 	}
@@ -190,14 +166,14 @@ static int image_list(struct offserv_cli *cli, int argc, char **argv)
 	size_t n = 0;
 	char err[1024] = "";
 	offserv_status s;
-	int rc = site_and_db(cli, 1, &site, &db);
+	int rc = offserv_cli_site_and_db(cli, 1, &site, &db);
 
 	if (rc)
 		return rc;
 	s = offserv_sitedb_image_list(db, &imgs, &n, err, sizeof(err));
 	if (OFFSERV_FAILED(s)) {
 		offserv_site_close(site);
-		return report_failure(s, err);
+		return offserv_cli_failure(s, err);
 	}
 	if (json) {
 		rc = print_images_json(db, imgs, n);
@@ -247,14 +223,14 @@ static int image_show(struct offserv_cli *cli, int argc, char **argv)
 		fprintf(stderr, "usage: offserv image show ID [--json]\n");
 		return 2;
 	}
-	rc = site_and_db(cli, 1, &site, &db);
+	rc = offserv_cli_site_and_db(cli, 1, &site, &db);
 	if (rc)
 		return rc;
 	memset(&img, 0, sizeof(img));
 	s = offserv_sitedb_image_get(db, id, &img, err, sizeof(err));
 	if (OFFSERV_FAILED(s)) {
 		offserv_site_close(site);
-		return report_failure(s, err);
+		return offserv_cli_failure(s, err);
 	}
 	if (json) {
 		char *text = NULL;
@@ -262,7 +238,7 @@ static int image_show(struct offserv_cli *cli, int argc, char **argv)
 		if (OFFSERV_SUCCEEDED(s))
 			printf("%s\n", text);
 		free(text);
-		rc = OFFSERV_FAILED(s) ? report_failure(s, err) : 0;
+		rc = OFFSERV_FAILED(s) ? offserv_cli_failure(s, err) : 0;
 		goto out;
 	}
 	offserv_sitedb_index_list(db, id, &ix, &nix, err, sizeof(err));
@@ -355,14 +331,14 @@ static int image_applicable(struct offserv_cli *cli, int argc, char **argv)
 		fprintf(stderr, "usage: offserv image applicable ID [--index I] [--filter TEXT] [--arch A] [--explain] [--json]\n");
 		return 2;
 	}
-	rc = site_and_db(cli, 1, &site, &db);
+	rc = offserv_cli_site_and_db(cli, 1, &site, &db);
 	if (rc)
 		return rc;
 	s = offserv_catalogue_applicable(db, argv[optind], index, &lo.filter, !explain, &u, &n,
 	                                 err, sizeof(err));
 	if (OFFSERV_FAILED(s)) {
 		offserv_site_close(site);
-		return report_failure(s, err);
+		return offserv_cli_failure(s, err);
 	}
 	if (lo.json) {
 		char *text = NULL;
@@ -373,7 +349,7 @@ static int image_applicable(struct offserv_cli *cli, int argc, char **argv)
 		free(text);
 		offserv_applicable_updates_free(u, n);
 		offserv_site_close(site);
-		return OFFSERV_FAILED(s) ? report_failure(s, err) : 0;
+		return OFFSERV_FAILED(s) ? offserv_cli_failure(s, err) : 0;
 	}
 	for (size_t i = 0; i < n; i++) {
 		printf("[%d] %-10lld %-11s %-36s %s\n", u[i].index, (long long)u[i].update_id,
@@ -409,7 +385,7 @@ static int update_import(struct offserv_cli *cli, int argc, char **argv)
 		fprintf(stderr, "usage: offserv update import FILE|DIR...\n");
 		return 2;
 	}
-	rc = site_and_db(cli, 0, &site, &db);
+	rc = offserv_cli_site_and_db(cli, 0, &site, &db);
 	if (rc)
 		return rc;
 	for (int a = 1; a < argc; a++) {
@@ -443,7 +419,7 @@ static int update_import(struct offserv_cli *cli, int argc, char **argv)
 		if (OFFSERV_FAILED(s)) {
 			failed = 1;
 			if (res.n == 0)
-				report_failure(s, err);
+				offserv_cli_failure(s, err);
 		}
 		offserv_library_results_clear(&res);
 	}
@@ -470,13 +446,13 @@ static int update_list(struct offserv_cli *cli, int argc, char **argv)
 		if (list_option(c, optarg, &lo) != 1)
 			return 2;
 	json = lo.json;
-	rc = site_and_db(cli, 1, &site, &db);
+	rc = offserv_cli_site_and_db(cli, 1, &site, &db);
 	if (rc)
 		return rc;
 	s = offserv_sitedb_update_list(db, &lo.filter, &u, &n, err, sizeof(err));
 	if (OFFSERV_FAILED(s)) {
 		offserv_site_close(site);
-		return report_failure(s, err);
+		return offserv_cli_failure(s, err);
 	}
 	if (json)
 		printf("[");
