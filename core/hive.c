@@ -45,13 +45,45 @@ struct kidmap {
 	struct kidmap *next;
 };
 
+/*
+ * Adding a key is linear in hivex too: hivex_node_add_child() decodes the
+ * name of every existing sibling (once to refuse a duplicate, once more to
+ * find the sorted position) and copies the parent's subkey list.  Under a
+ * parent with many children (a COMPONENTS hive holds tens of thousands of
+ * keys under DerivedData\Components) a package adding a thousand
+ * components would decode tens of millions of names.  So new keys under
+ * such a parent are created under small staging keys, children of the
+ * parent holding at most STAGE_PER_KEY keys each; the hive's own functions
+ * (lookup, listing, deletion) see them as the parent's children, and
+ * commit moves them into the parent's subkey list in Windows' order while
+ * it compacts the hive (or, where compaction cannot read the hive, one by
+ * one through hivex).
+ */
+#define STAGE_MIN_CHILDREN 512
+#define STAGE_PER_KEY 256
+#define STAGE_NAME "offserv$staged$"
+
+struct staging {
+	hive_node_h parent;
+	hive_node_h *keys; /* staging keys, children of parent */
+	size_t n;
+	size_t in_last; /* keys created under keys[n - 1] */
+};
+
 struct offserv_hive {
 	hive_h *h;
 	char *path;
 	int writable;
 	struct kidmap **km; /* by parent node; km_buckets is a power of two */
 	size_t km_buckets, km_count;
+	struct staging *stg;
+	size_t n_stg;
 };
+
+/* Set by offserv_hive__no_compaction(): commit as if compaction failed. */
+static int force_no_compaction;
+
+static void staging_drop_all(struct offserv_hive *h);
 
 static offserv_status oom(const struct offserv_hive *h, char *err, size_t errlen)
 {
@@ -185,6 +217,7 @@ void offserv_hive_close(struct offserv_hive *h)
 	if (!h)
 		return;
 	kidmaps_drop(h);
+	staging_drop_all(h);
 	if (h->h)
 		hivex_close(h->h);
 	free(h->path);
@@ -265,6 +298,205 @@ static int kidmap_add(struct kidmap *m, const char *name, hive_node_h node)
 	return 1;
 }
 
+/* ---------------------------------------------------------------------- */
+/* Staging keys                                                            */
+
+static struct staging *staging_find(struct offserv_hive *h, hive_node_h parent)
+{
+	for (size_t i = 0; i < h->n_stg; i++)
+		if (h->stg[i].parent == parent)
+			return &h->stg[i];
+	return NULL;
+}
+
+static int staging_is_key(const struct staging *sg, hive_node_h node)
+{
+	for (size_t i = 0; sg && i < sg->n; i++)
+		if (sg->keys[i] == node)
+			return 1;
+	return 0;
+}
+
+static void staging_drop_all(struct offserv_hive *h)
+{
+	for (size_t i = 0; i < h->n_stg; i++)
+		free(h->stg[i].keys);
+	free(h->stg);
+	h->stg = NULL;
+	h->n_stg = 0;
+}
+
+/* Keys under @p parent as the hive's users see them; 0 when a read failed. */
+static size_t effective_children(struct offserv_hive *h, hive_node_h parent)
+{
+	struct staging *sg = staging_find(h, parent);
+	size_t n;
+
+	errno = 0;
+	n = hivex_node_nr_children(h->h, parent);
+	if (!sg || errno)
+		return n;
+	for (size_t i = 0; i < sg->n; i++) {
+		size_t k = hivex_node_nr_children(h->h, sg->keys[i]);
+
+		if (errno)
+			return 0;
+		n = n - 1 + k;
+	}
+	return n;
+}
+
+/*
+ * The children of @p parent, its staged keys included and its staging keys
+ * left out: a 0-terminated array to free, or NULL with errno set.
+ */
+static hive_node_h *children_merged(struct offserv_hive *h, hive_node_h parent)
+{
+	struct staging *sg = staging_find(h, parent);
+	hive_node_h *kids, *all, **staged;
+	size_t n = 0, total;
+
+	errno = 0;
+	kids = hivex_node_children(h->h, parent);
+	if (!kids || !sg)
+		return kids;
+	staged = calloc(sg->n, sizeof(*staged));
+	if (!staged) {
+		free(kids);
+		errno = ENOMEM;
+		return NULL;
+	}
+	while (kids[n])
+		n++;
+	total = n;
+	for (size_t i = 0; i < sg->n; i++) {
+		staged[i] = hivex_node_children(h->h, sg->keys[i]);
+		if (!staged[i]) {
+			int e = errno ? errno : EFAULT;
+
+			for (size_t j = 0; j < i; j++)
+				free(staged[j]);
+			free(staged);
+			free(kids);
+			errno = e;
+			return NULL;
+		}
+		for (size_t j = 0; staged[i][j]; j++)
+			total++;
+	}
+	all = malloc((total + 1) * sizeof(*all));
+	n = 0;
+	for (size_t i = 0; all && kids[i]; i++)
+		if (!staging_is_key(sg, kids[i]))
+			all[n++] = kids[i];
+	for (size_t i = 0; i < sg->n; i++) {
+		for (size_t j = 0; all && staged[i][j]; j++)
+			all[n++] = staged[i][j];
+		free(staged[i]);
+	}
+	free(staged);
+	free(kids);
+	if (!all) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	all[n] = 0;
+	return all;
+}
+
+/* hivex_node_get_child() over the parent and its staging keys. */
+static hive_node_h slow_child(struct offserv_hive *h, hive_node_h parent, const char *name)
+{
+	struct staging *sg = staging_find(h, parent);
+	hive_node_h k;
+
+	errno = 0;
+	k = hivex_node_get_child(h->h, parent, name);
+	if (k && staging_is_key(sg, k))
+		k = 0;
+	for (size_t i = 0; !k && !errno && sg && i < sg->n; i++)
+		k = hivex_node_get_child(h->h, sg->keys[i], name);
+	return k;
+}
+
+/*
+ * Add the key @p name under @p parent, which has no child of that name;
+ * @p nkids: the parent's children.  0 with errno set on failure.
+ */
+static hive_node_h add_child(struct offserv_hive *h, hive_node_h parent, const char *name,
+                             size_t nkids)
+{
+	struct staging *sg;
+	hive_node_h key;
+
+	if (nkids < STAGE_MIN_CHILDREN)
+		return hivex_node_add_child(h->h, parent, name);
+	sg = staging_find(h, parent);
+	if (!sg) {
+		struct staging *n = realloc(h->stg, (h->n_stg + 1) * sizeof(*n));
+
+		if (!n)
+			return hivex_node_add_child(h->h, parent, name);
+		h->stg = n;
+		sg = &h->stg[h->n_stg++];
+		memset(sg, 0, sizeof(*sg));
+		sg->parent = parent;
+	}
+	if (!sg->n || sg->in_last >= STAGE_PER_KEY) {
+		hive_node_h *keys = realloc(sg->keys, (sg->n + 1) * sizeof(*keys));
+		char kname[64];
+
+		if (!keys)
+			return hivex_node_add_child(h->h, parent, name);
+		sg->keys = keys;
+		key = 0;
+		for (unsigned t = 0; !key && t < 1000; t++) {
+			snprintf(kname, sizeof(kname), STAGE_NAME "%zu.%u", sg->n, t);
+			errno = 0;
+			key = hivex_node_add_child(h->h, parent, kname);
+			if (!key && errno != EEXIST)
+				return 0;
+		}
+		if (!key)
+			return hivex_node_add_child(h->h, parent, name);
+		sg->keys[sg->n++] = key;
+		sg->in_last = 0;
+	}
+	errno = 0;
+	key = hivex_node_add_child(h->h, sg->keys[sg->n - 1], name);
+	if (key)
+		sg->in_last++;
+	return key;
+}
+
+/* Forget the staging of keys at or below @p node, which is being deleted. */
+static void staging_forget_below(struct offserv_hive *h, hive_node_h node)
+{
+	hive_node_h root = hivex_root(h->h);
+
+	for (size_t i = 0; i < h->n_stg;) {
+		hive_node_h k = h->stg[i].parent;
+		int below = 0;
+
+		for (int depth = 0; k && depth < 512; depth++) {
+			if (k == node) {
+				below = 1;
+				break;
+			}
+			if (k == root)
+				break;
+			errno = 0;
+			k = hivex_node_parent(h->h, k);
+		}
+		if (below) {
+			free(h->stg[i].keys);
+			h->stg[i] = h->stg[--h->n_stg];
+		} else {
+			i++;
+		}
+	}
+}
+
 /* Build the index of @p parent's children (one pass over their names). */
 static offserv_status kidmap_build(struct offserv_hive *h, hive_node_h parent, size_t count,
                                    struct kidmap **out, char *err, size_t errlen)
@@ -295,8 +527,7 @@ static offserv_status kidmap_build(struct offserv_hive *h, hive_node_h parent, s
 		h->km = n;
 		h->km_buckets = nb;
 	}
-	errno = 0;
-	kids = hivex_node_children(h->h, parent);
+	kids = children_merged(h, parent);
 	if (!kids)
 		return hive_fail(h, errno, "cannot read subkeys", err, errlen);
 	for (size = 64; size < count * 2 + 2; size *= 2)
@@ -347,20 +578,15 @@ static hive_node_h get_child(struct offserv_hive *h, hive_node_h node, const cha
 	uint64_t hash;
 
 	if (!m) {
-		errno = 0;
-		count = hivex_node_nr_children(h->h, node);
+		count = effective_children(h, node);
 		if (count < KIDMAP_MIN_CHILDREN ||
-		    kidmap_build(h, node, count, &m, NULL, 0) != OFFSERV_OK) {
-			errno = 0;
-			return hivex_node_get_child(h->h, node, comp);
-		}
+		    kidmap_build(h, node, count, &m, NULL, 0) != OFFSERV_OK)
+			return slow_child(h, node, comp);
 		/* the subkey count and the lists disagree: no index for this key */
 		m->partial = m->n != count;
 	}
-	if (m->partial) {
-		errno = 0;
-		return hivex_node_get_child(h->h, node, comp);
-	}
+	if (m->partial)
+		return slow_child(h, node, comp);
 	hash = fold_hash(comp, strlen(comp));
 	for (size_t i = (size_t)hash & m->mask; m->slot[i].hash; i = (i + 1) & m->mask) {
 		char *name;
@@ -439,7 +665,7 @@ static offserv_status walk(struct offserv_hive *h, offserv_hive_key from, const 
 			struct kidmap *m = kidmap_find(h, node);
 
 			errno = 0;
-			child = hivex_node_add_child(h->h, node, comp);
+			child = add_child(h, node, comp, m && !m->partial ? m->n : 0);
 			if (child && m && !m->partial && !kidmap_add(m, comp, child)) {
 				/* no memory for the index: look the slow way from now on */
 				kidmaps_drop(h);
@@ -500,6 +726,7 @@ offserv_status offserv_hive_delete_key(struct offserv_hive *h, offserv_hive_key 
 		return OFFSERV_E_INVALIDARG;
 	}
 	kidmaps_drop(h); /* the deleted keys' offsets may be reused */
+	staging_forget_below(h, node);
 	errno = 0;
 	if (hivex_node_delete_child(h->h, node) != 0)
 		return hive_fail(h, errno, "cannot delete key", err, errlen);
@@ -536,8 +763,7 @@ offserv_status offserv_hive_subkeys(struct offserv_hive *h, offserv_hive_key key
 	*names = NULL;
 	if (count)
 		*count = 0;
-	errno = 0;
-	kids = hivex_node_children(h->h, key);
+	kids = children_merged(h, key);
 	if (!kids)
 		return hive_fail(h, errno, "cannot read subkeys", err, errlen);
 	while (kids[n])
@@ -1094,6 +1320,8 @@ struct hc {
 	uint32_t *sks; /* new offsets of the sk cells, in copy order */
 	uint32_t *skrefs;
 	size_t nsk, capsk;
+	const uint32_t *stg; /* (parent, staging key) pairs, input offsets */
+	size_t n_stg;
 	int nomem;
 };
 
@@ -1363,22 +1591,163 @@ static int hc_gather(const struct hc *c, uint32_t off, int depth, struct hc_sub 
 	return 1;
 }
 
-/* Write the subkeys of the copied key @p nk (new offset) as one leaf or an ri. */
-static int hc_subkeys(struct hc *c, uint32_t nk, uint32_t old_list, uint32_t count)
+/* Is @p key a staging key of the input key @p parent? */
+static int hc_is_staging(const struct hc *c, uint32_t parent, uint32_t key)
+{
+	for (size_t i = 0; i < c->n_stg; i++)
+		if (c->stg[2 * i] == parent && c->stg[2 * i + 1] == key)
+			return 1;
+	return 0;
+}
+
+/* The name of the input key @p nk: its bytes, length in characters, width. */
+static int hc_name(const struct hc *c, uint32_t nk, const uint8_t **name, size_t *nchars,
+                   int *wide)
+{
+	size_t size, len;
+	const uint8_t *cell = hc_cell(c, nk, &size);
+
+	if (!cell || size < 80 || memcmp(cell + 4, "nk", 2) != 0)
+		return 0;
+	len = rd16(cell + 76);
+	if (80 + len > size)
+		return 0;
+	*name = cell + 80;
+	*wide = !(rd16(cell + 6) & 0x20);
+	*nchars = *wide ? len / 2 : len;
+	return 1;
+}
+
+/* Character @p i of a key name, upper-cased as Windows compares names
+ * (ASCII and Latin-1 letters; other characters as they are). */
+static uint16_t hc_upcase(const uint8_t *name, int wide, size_t i)
+{
+	uint16_t u = wide ? rd16(name + 2 * i) : name[i];
+
+	if ((u >= 'a' && u <= 'z') || (u >= 0xe0 && u <= 0xfe && u != 0xf7))
+		u = (uint16_t)(u - 0x20);
+	return u;
+}
+
+static int hc_cmp_names(const void *a, const void *b, void *ctx)
+{
+	const struct hc *c = ctx;
+	const uint8_t *na = NULL, *nb = NULL;
+	size_t la = 0, lb = 0;
+	int wa = 0, wb = 0;
+
+	hc_name(c, ((const struct hc_sub *)a)->nk, &na, &la, &wa);
+	hc_name(c, ((const struct hc_sub *)b)->nk, &nb, &lb, &wb);
+	for (size_t i = 0; i < la && i < lb; i++) {
+		uint16_t x = hc_upcase(na, wa, i), y = hc_upcase(nb, wb, i);
+
+		if (x != y)
+			return x < y ? -1 : 1;
+	}
+	return la < lb ? -1 : la > lb;
+}
+
+/*
+ * Sort merged subkeys in Windows' order (names compared upper-cased) and
+ * give each the hint its leaf type wants: lf the first four characters,
+ * lh the name hash (h = 37 h + upper-cased character).  *maxlen gets the
+ * longest name in UTF-16 bytes.  0 if a name cannot be read.
+ */
+static int hc_sort_subkeys(struct hc *c, struct hc_sub *v, size_t n, char type,
+                           size_t *maxlen)
+{
+	*maxlen = 0;
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *name;
+		size_t len;
+		int wide;
+		uint32_t hash = 0;
+
+		if (!hc_name(c, v[i].nk, &name, &len, &wide))
+			return 0;
+		if (len * 2 > *maxlen)
+			*maxlen = len * 2;
+		if (type == 'h') {
+			for (size_t j = 0; j < len; j++)
+				hash = hash * 37 + hc_upcase(name, wide, j);
+			wr32(v[i].hash, hash);
+		} else {
+			memset(v[i].hash, 0, 4);
+			for (size_t j = 0; j < len && j < 4; j++)
+				v[i].hash[j] = wide ? name[2 * j] : name[j];
+		}
+	}
+	qsort_r(v, n, sizeof(*v), hc_cmp_names, c);
+	return 1;
+}
+
+/*
+ * Write the subkeys of the copied key @p nk (new offset; @p old_nk in the
+ * input) as one leaf or an ri.  The keys of its staging keys join its own
+ * list, and the staging keys are left behind.
+ */
+static int hc_subkeys(struct hc *c, uint32_t nk, uint32_t old_nk, uint32_t old_list,
+                      uint32_t count)
 {
 	struct hc_sub *v;
-	size_t n = 0, nleaves, per;
+	size_t n = 0, nleaves, per, cap = count;
 	char type[2] = {0, 0};
 	uint32_t ri = HC_NONE, top;
-	int ok = 0;
+	int ok = 0, staged = 0;
 
-	v = malloc((size_t)count * sizeof(*v));
+	for (size_t i = 0; i < c->n_stg; i++) {
+		size_t size;
+		const uint8_t *cell;
+
+		if (c->stg[2 * i] != old_nk)
+			continue;
+		cell = hc_cell(c, c->stg[2 * i + 1], &size);
+		if (!cell || size < 80 || memcmp(cell + 4, "nk", 2) != 0)
+			return 0;
+		cap += rd32(cell + 24);
+		staged = 1;
+	}
+	v = malloc((cap ? cap : 1) * sizeof(*v));
 	if (!v) {
 		c->nomem = 1;
 		return 0;
 	}
 	if (!hc_gather(c, old_list, 0, v, &n, count, type) || n != count)
 		goto out;
+	if (staged) {
+		size_t kept = 0, maxlen;
+		uint32_t field;
+
+		for (size_t i = 0; i < n; i++)
+			if (!hc_is_staging(c, old_nk, v[i].nk))
+				v[kept++] = v[i];
+		n = kept;
+		for (size_t i = 0; i < c->n_stg; i++) {
+			size_t size, before = n;
+			const uint8_t *cell;
+			uint32_t nsub;
+			char t2[2] = {0, 0};
+
+			if (c->stg[2 * i] != old_nk)
+				continue;
+			cell = hc_cell(c, c->stg[2 * i + 1], &size);
+			nsub = rd32(cell + 24);
+			if (nsub && (!hc_gather(c, rd32(cell + 32), 0, v, &n, cap, t2) ||
+			             n - before != nsub))
+				goto out;
+		}
+		if (!hc_sort_subkeys(c, v, n, type[1], &maxlen))
+			goto out;
+		wr32(hc_out(c, nk) + 24, (uint32_t)n);
+		field = rd32(hc_out(c, nk) + 56);
+		if ((field & 0xffff) < maxlen)
+			wr32(hc_out(c, nk) + 56, (field & 0xffff0000u) | (uint32_t)maxlen);
+		if (!n) {
+			wr32(hc_out(c, nk) + 32, HC_NONE);
+			ok = 1;
+			goto out;
+		}
+	}
 	nleaves = (n + HC_LEAF_MAX - 1) / HC_LEAF_MAX;
 	if (nleaves > 0xffff)
 		goto out;
@@ -1438,7 +1807,7 @@ static int hc_follow(struct hc *c, const struct hc_item *it)
 		if (it->aux != HC_NONE)
 			wr32(p + 20, it->aux);
 		if (nsub) {
-			if (!hc_subkeys(c, it->new_off, list, nsub))
+			if (!hc_subkeys(c, it->new_off, it->old_off, list, nsub))
 				return 0;
 		} else {
 			wr32(hc_out(c, it->new_off) + 32, HC_NONE);
@@ -1526,13 +1895,15 @@ static int hc_follow(struct hc *c, const struct hc_item *it)
 }
 
 /*
- * Compact the hive file image @p in (@p size bytes) into *out.  1: done;
- * 0: a structure this does not know (the input is to be kept as it is);
- * -1: out of memory.
+ * Compact the hive file image @p in (@p size bytes) into *out, moving the
+ * keys of the @p n_stg staging keys in @p stg ((parent, key) offset pairs)
+ * to their parents.  1: done; 0: a structure this does not know (the input
+ * is to be kept as it is); -1: out of memory.
  */
-static int hive_compact(const uint8_t *in, size_t size, uint8_t **out, size_t *outlen)
+static int hive_compact(const uint8_t *in, size_t size, const uint32_t *stg, size_t n_stg,
+                        uint8_t **out, size_t *outlen)
 {
-	struct hc c = {.in = in};
+	struct hc c = {.in = in, .stg = stg, .n_stg = n_stg};
 	uint32_t root, csum = 0;
 	int ok = 0;
 
@@ -1586,29 +1957,60 @@ out:
 	return c.nomem ? -1 : 0;
 }
 
-/* Rewrite the file hivex wrote at @p fd with its live cells only. */
+/*
+ * Rewrite the file hivex wrote at @p fd with its live cells only, staged
+ * keys moved to their parents.  *unread is set when the staging keys are
+ * still there because compaction could not read the hive.
+ */
 static offserv_status compact_file(const struct offserv_hive *h, int fd, const char *tmp,
-                                   char *err, size_t errlen)
+                                   int *unread, char *err, size_t errlen)
 {
 	struct stat sb;
 	uint8_t *out = NULL;
-	size_t outlen = 0, done = 0;
+	uint32_t *stg = NULL;
+	size_t outlen = 0, done = 0, n_stg = 0;
 	void *map;
 	int r, e;
 
+	*unread = 0;
+	for (size_t i = 0; i < h->n_stg; i++)
+		n_stg += h->stg[i].n;
+	if (n_stg && force_no_compaction) {
+		*unread = 1;
+		return OFFSERV_OK;
+	}
 	if (fstat(fd, &sb) != 0)
 		goto io;
-	if (sb.st_size < 0x2000)
+	if (sb.st_size < 0x2000) {
+		*unread = n_stg > 0;
 		return OFFSERV_OK;
+	}
+	if (n_stg) {
+		size_t k = 0;
+
+		stg = malloc(n_stg * 2 * sizeof(*stg));
+		if (!stg)
+			return oom(h, err, errlen);
+		for (size_t i = 0; i < h->n_stg; i++) {
+			for (size_t j = 0; j < h->stg[i].n; j++) {
+				stg[k++] = (uint32_t)(h->stg[i].parent - 0x1000);
+				stg[k++] = (uint32_t)(h->stg[i].keys[j] - 0x1000);
+			}
+		}
+	}
 	map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	if (map == MAP_FAILED)
+	if (map == MAP_FAILED) {
+		free(stg);
 		goto io;
-	r = hive_compact(map, (size_t)sb.st_size, &out, &outlen);
+	}
+	r = hive_compact(map, (size_t)sb.st_size, stg, n_stg, &out, &outlen);
 	munmap(map, (size_t)sb.st_size);
+	free(stg);
 	if (r < 0)
 		return oom(h, err, errlen);
-	if (r == 0 || outlen >= (size_t)sb.st_size) {
+	if (r == 0 || (!n_stg && outlen >= (size_t)sb.st_size)) {
 		free(out);
+		*unread = r == 0 && n_stg;
 		return OFFSERV_OK; /* kept as hivex wrote it */
 	}
 	if (ftruncate(fd, 0) != 0) {
@@ -1634,6 +2036,117 @@ io:
 	e = errno;
 	offserv_set_error(err, errlen, "%s: cannot write hive: %s", tmp, strerror(e));
 	return offserv_status_from_errno(e);
+}
+
+/* Copy the key @p src, its values and subkeys, under @p parent. */
+static offserv_status copy_key(struct offserv_hive *h, hive_node_h src, hive_node_h parent,
+                               int depth, char *err, size_t errlen)
+{
+	hive_value_h *vals = NULL;
+	hive_node_h *kids = NULL, nk;
+	hive_set_value *sv = NULL;
+	size_t nv = 0;
+	char *name;
+	offserv_status st = OFFSERV_OK;
+
+	if (depth > 512)
+		return hive_fail(h, ELOOP, "staged keys nest too deep", err, errlen);
+	errno = 0;
+	name = hivex_node_name(h->h, src);
+	if (!name)
+		return hive_fail(h, errno, "cannot read key name", err, errlen);
+	errno = 0;
+	nk = hivex_node_add_child(h->h, parent, name);
+	if (!nk) {
+		st = hive_fail(h, errno, "cannot move a staged key", err, errlen);
+		goto out;
+	}
+	errno = 0;
+	vals = hivex_node_values(h->h, src);
+	if (!vals) {
+		st = hive_fail(h, errno, "cannot read values", err, errlen);
+		goto out;
+	}
+	while (vals[nv])
+		nv++;
+	sv = calloc(nv + 1, sizeof(*sv));
+	if (!sv) {
+		st = oom(h, err, errlen);
+		goto out;
+	}
+	for (size_t i = 0; i < nv; i++) {
+		hive_type t;
+
+		errno = 0;
+		sv[i].key = hivex_value_key(h->h, vals[i]);
+		sv[i].value = sv[i].key ? hivex_value_value(h->h, vals[i], &t, &sv[i].len) : NULL;
+		if (!sv[i].value) {
+			st = hive_fail(h, errno, "cannot read a value", err, errlen);
+			nv = i + 1;
+			goto out;
+		}
+		sv[i].t = t;
+	}
+	errno = 0;
+	if (nv && hivex_node_set_values(h->h, nk, nv, sv, 0) != 0) {
+		st = hive_fail(h, errno, "cannot write values", err, errlen);
+		goto out;
+	}
+	errno = 0;
+	kids = hivex_node_children(h->h, src);
+	if (!kids) {
+		st = hive_fail(h, errno, "cannot read subkeys", err, errlen);
+		goto out;
+	}
+	for (size_t i = 0; kids[i] && st == OFFSERV_OK; i++)
+		st = copy_key(h, kids[i], nk, depth + 1, err, errlen);
+out:
+	for (size_t i = 0; sv && i < nv; i++) {
+		free(sv[i].key);
+		free(sv[i].value);
+	}
+	free(sv);
+	free(vals);
+	free(kids);
+	free(name);
+	return st;
+}
+
+/* Move every staged key to its parent with hivex (the slow way). */
+static offserv_status unstage_all(struct offserv_hive *h, char *err, size_t errlen)
+{
+	offserv_status st = OFFSERV_OK;
+
+	kidmaps_drop(h);
+	for (size_t i = 0; i < h->n_stg && st == OFFSERV_OK; i++) {
+		struct staging *sg = &h->stg[i];
+
+		while (sg->n && st == OFFSERV_OK) {
+			hive_node_h key = sg->keys[sg->n - 1];
+			hive_node_h *kids;
+
+			errno = 0;
+			kids = hivex_node_children(h->h, key);
+			if (!kids)
+				return hive_fail(h, errno, "cannot read subkeys", err, errlen);
+			for (size_t j = 0; kids[j] && st == OFFSERV_OK; j++)
+				st = copy_key(h, kids[j], sg->parent, 0, err, errlen);
+			free(kids);
+			errno = 0;
+			if (st == OFFSERV_OK && hivex_node_delete_child(h->h, key) != 0)
+				st = hive_fail(h, errno, "cannot delete a staging key", err, errlen);
+			if (st == OFFSERV_OK)
+				sg->n--;
+		}
+	}
+	if (st == OFFSERV_OK)
+		staging_drop_all(h);
+	return st;
+}
+
+void offserv_hive__no_compaction(int on)
+{
+	force_no_compaction = on;
 }
 
 static char *dir_of(const char *path)
@@ -1680,17 +2193,33 @@ offserv_status offserv_hive_commit(struct offserv_hive *h, const char *path, cha
 		return e == ENOENT ? OFFSERV_E_PATH_NOT_FOUND : offserv_status_from_errno(e);
 	}
 	/* hivex writes the whole image to the name; our descriptor stays on the inode. */
-	errno = 0;
-	if (hivex_commit(h->h, tmp, 0) != 0) {
-		e = errno;
-		offserv_set_error(err, errlen, "%s: cannot write hive: %s", tmp,
-		                  e ? strerror(e) : "hive error");
-		rc = e ? offserv_status_from_errno(e) : OFFSERV_E_WRITE_FAULT;
-		goto fail;
+	for (int pass = 0;; pass++) {
+		int unread;
+
+		errno = 0;
+		if (hivex_commit(h->h, tmp, 0) != 0) {
+			e = errno;
+			offserv_set_error(err, errlen, "%s: cannot write hive: %s", tmp,
+			                  e ? strerror(e) : "hive error");
+			rc = e ? offserv_status_from_errno(e) : OFFSERV_E_WRITE_FAULT;
+			goto fail;
+		}
+		rc = compact_file(h, fd, tmp, &unread, err, errlen);
+		if (rc != OFFSERV_OK)
+			goto fail;
+		if (!unread)
+			break;
+		if (pass) {
+			offserv_set_error(err, errlen, "%s: staged keys remain after moving them",
+			                  tmp);
+			rc = OFFSERV_E_UNEXPECTED;
+			goto fail;
+		}
+		/* Compaction could not read the hive: move the staged keys with hivex. */
+		rc = unstage_all(h, err, errlen);
+		if (rc != OFFSERV_OK)
+			goto fail;
 	}
-	rc = compact_file(h, fd, tmp, err, errlen);
-	if (rc != OFFSERV_OK)
-		goto fail;
 	if (fchmod(fd, mode) != 0 || fsync(fd) != 0) {
 		e = errno;
 		offserv_set_error(err, errlen, "%s: cannot sync hive: %s", tmp, strerror(e));

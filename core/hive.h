@@ -252,4 +252,10 @@ offserv_status offserv_hive_current_control_set(struct offserv_hive *h, char **o
 offserv_status offserv_hive_system_key(struct offserv_hive *h, const char *path, int create,
                                        offserv_hive_key *out, char *err, size_t errlen);
 
+/**
+ * Tests only: with @p on, offserv_hive_commit() behaves as if compaction
+ * could not read the hive, so staged keys are moved the slow way.
+ */
+void offserv_hive__no_compaction(int on);
+
 #endif /* OFFSERV_CORE_HIVE_H */

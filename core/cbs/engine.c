@@ -207,6 +207,8 @@ struct run {
 	int writing;         /* the WIM is being written */
 	double last_percent; /* the bar only moves forward */
 	char **pkg_identity; /* per package, once its manifest was read */
+	struct verified **verified; /* payload files already checked, by path */
+	size_t n_verified_buckets, n_verified;
 	int cancelled;
 	char err[1024];
 };
@@ -526,6 +528,98 @@ static char *find_ci(const char *dir, const char *rel)
 	return offserv_dirtree_resolve(dir, rel, &path) == OFFSERV_OK ? path : NULL;
 }
 
+/*
+ * A payload file whose digest was checked: every index of a run takes the
+ * same files from the same staged package, so each is read and hashed once.
+ */
+struct verified {
+	struct verified *next;
+	char *path;
+	enum offserv_hash_alg alg;
+	uint8_t digest[32]; /* the manifest's */
+	size_t hash_len;
+	uint64_t size;
+	uint8_t sha256[32];
+};
+
+static size_t verified_bucket(const char *path, size_t buckets)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (const unsigned char *p = (const unsigned char *)path; *p; p++)
+		h = (h ^ *p) * 0x100000001b3ULL;
+	return (size_t)(h ^ (h >> 32)) & (buckets - 1);
+}
+
+static const struct verified *verified_find(const struct run *r, const char *path,
+                                            const struct offserv_manifest_file *f)
+{
+	if (!r->n_verified_buckets)
+		return NULL;
+	for (const struct verified *v = r->verified[verified_bucket(path, r->n_verified_buckets)];
+	     v; v = v->next) {
+		if (strcmp(v->path, path) == 0 && v->alg == f->hash_alg &&
+		    v->hash_len == f->hash_len && memcmp(v->digest, f->digest, f->hash_len) == 0)
+			return v;
+	}
+	return NULL;
+}
+
+/* Remember a check that passed; out of memory only loses the shortcut. */
+static void verified_add(struct run *r, const char *path, const struct offserv_manifest_file *f,
+                         uint64_t size, const uint8_t sha256[32])
+{
+	struct verified *v;
+	size_t b;
+
+	if (r->n_verified >= r->n_verified_buckets) {
+		size_t nb = r->n_verified_buckets ? r->n_verified_buckets * 2 : 256;
+		struct verified **t = calloc(nb, sizeof(*t));
+
+		if (!t)
+			return;
+		for (size_t i = 0; i < r->n_verified_buckets; i++) {
+			for (struct verified *e = r->verified[i], *next; e; e = next) {
+				next = e->next;
+				b = verified_bucket(e->path, nb);
+				e->next = t[b];
+				t[b] = e;
+			}
+		}
+		free(r->verified);
+		r->verified = t;
+		r->n_verified_buckets = nb;
+	}
+	v = calloc(1, sizeof(*v));
+	if (!v || !(v->path = strdup(path))) {
+		free(v);
+		return;
+	}
+	v->alg = f->hash_alg;
+	v->hash_len = f->hash_len > sizeof(v->digest) ? sizeof(v->digest) : f->hash_len;
+	memcpy(v->digest, f->digest, v->hash_len);
+	v->size = size;
+	memcpy(v->sha256, sha256, 32);
+	b = verified_bucket(path, r->n_verified_buckets);
+	v->next = r->verified[b];
+	r->verified[b] = v;
+	r->n_verified++;
+}
+
+static void verified_clear(struct run *r)
+{
+	for (size_t i = 0; i < r->n_verified_buckets; i++) {
+		for (struct verified *e = r->verified[i], *next; e; e = next) {
+			next = e->next;
+			free(e->path);
+			free(e);
+		}
+	}
+	free(r->verified);
+	r->verified = NULL;
+	r->n_verified_buckets = r->n_verified = 0;
+}
+
 /* Verify @p path against a manifest digest; @p sha256 receives the file's SHA-256. */
 static offserv_status verify_digest(const char *path, const struct offserv_manifest_file *f,
                                     uint64_t *size, uint8_t sha256[32], char *err,
@@ -823,11 +917,18 @@ static offserv_status plan_component(struct run *r, struct index_state *ix, stru
 			goto out;
 		}
 		free(payload_rel);
-		s = verify_digest(src, f, &size, sha256, err, errlen);
-		if (OFFSERV_FAILED(s)) {
-			free(name);
-			free(src);
-			goto out;
+		const struct verified *seen = verified_find(r, src, f);
+		if (seen) {
+			size = seen->size;
+			memcpy(sha256, seen->sha256, 32);
+		} else {
+			s = verify_digest(src, f, &size, sha256, err, errlen);
+			if (OFFSERV_FAILED(s)) {
+				free(name);
+				free(src);
+				goto out;
+			}
+			verified_add(r, src, f, size, sha256);
 		}
 		pf = grow(&p->files, &p->n_files, sizeof(*pf));
 		if (!pf) {
@@ -2201,6 +2302,7 @@ offserv_status offserv_engine_service(const struct offserv_engine_options *opts,
 		return OFFSERV_E_OUTOFMEMORY;
 	}
 	s = run_service(&r, err, errlen);
+	verified_clear(&r);
 	for (size_t i = 0; i < n_pkgs; i++)
 		free(r.pkg_identity[i]);
 	free(r.pkg_identity);
@@ -3775,6 +3877,7 @@ static offserv_status run_op(enum run_op op, const char *method,
 	for (size_t i = 0; i < n; i++)
 		r.pkg_identity[i] = strdup(identities[i]);
 	s = run_service(&r, err, errlen);
+	verified_clear(&r);
 	for (size_t i = 0; i < n; i++)
 		free(r.pkg_identity[i]);
 	free(r.pkg_identity);

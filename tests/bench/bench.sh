@@ -26,9 +26,10 @@
 #   BENCH_SCALE_IMAGES       image sizes of the scale series     ["512 1024 2048 4096"]
 #   BENCH_SCALE_PKGS         package sizes of the scale series   ["10 50 150"]
 #   BENCH_WORKLOADS          which to run: main multi scale-image scale-pkg profile
+#                            (inputs: only generate the cached inputs)
 #   BENCH_WORKDIR            scratch (several times the image size) [BUILDDIR/bench-work]
 #   BENCH_OUT                results folder                      [BUILDDIR/bench-results]
-#   BENCH_PROFILE_MB, BENCH_PROFILE_PKG_MB  sizes profiled [256, 20]
+#   BENCH_PROFILE_MB, BENCH_PROFILE_PKG_MB  sizes profiled [the main workload's]
 #   BENCH_NAIVE_MAX_MB       skip naive/mount above this image size in the scale series [0]
 #
 # Nothing here passes or fails on time: the targets are printed next to the
@@ -62,8 +63,8 @@ fi
 : "${BENCH_WORKDIR:=$B/bench-work}"
 : "${BENCH_OUT:=$B/bench-results}"
 : "${BENCH_NAIVE_MAX_MB:=0}"
-: "${BENCH_PROFILE_MB:=$(( BENCH_IMAGE_MB < 256 ? BENCH_IMAGE_MB : 256 ))}"
-: "${BENCH_PROFILE_PKG_MB:=$(( BENCH_PKG_MB < 20 ? BENCH_PKG_MB : 20 ))}"
+: "${BENCH_PROFILE_MB:=$BENCH_IMAGE_MB}"
+: "${BENCH_PROFILE_PKG_MB:=$BENCH_PKG_MB}"
 
 MKFIX=$B/tests/fixtures/offserv-mkfixture
 OFFSERV=$B/offserv
@@ -389,6 +390,15 @@ MAIN_IMG=
 MAIN_PKG=
 for wlname in $BENCH_WORKLOADS; do
 	case $wlname in
+	inputs)
+		# Only generate (and cache) every input the other workloads use.
+		image "$BENCH_IMAGE_MB" 1 >/dev/null && image "$BENCH_IMAGE_MB" 4 >/dev/null &&
+			package "$BENCH_PKG_MB" >/dev/null || exit 1
+		for mb in $BENCH_SCALE_IMAGES; do image "$mb" 1 >/dev/null || exit 1; done
+		for mb in $BENCH_SCALE_PKGS; do package "$mb" >/dev/null || exit 1; done
+		image "$BENCH_PROFILE_MB" 1 >/dev/null && package "$BENCH_PROFILE_PKG_MB" >/dev/null || exit 1
+		continue
+		;;
 	main)
 		MAIN_IMG=$(image "$BENCH_IMAGE_MB" 1) && MAIN_PKG=$(package "$BENCH_PKG_MB") || exit 1
 		workload main "$MAIN_IMG" "$MAIN_PKG" 1 offserv floor naive mount

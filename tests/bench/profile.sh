@@ -1,9 +1,11 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-3.0-or-later
 #
-# Profiles `offserv service WIM MSU`: with perf where hardware counters work
-# (`perf stat -e instructions true`), else with callgrind.  Writes the hottest
-# functions (self and inclusive) to OUT/profile.txt.
+# Profiles `offserv service WIM MSU`: with `perf record` where perf can
+# sample (the hardware `instructions` counter, else the software `cpu-clock`
+# event, which virtual machines without a PMU still have), with call graphs
+# unwound from DWARF; else with callgrind.  Writes the hottest functions
+# (self and inclusive) to OUT/profile.txt.
 # Usage: profile.sh BUILDDIR CONFIG OUT WIM MSU WORKDIR
 
 set -u
@@ -12,17 +14,32 @@ rm -rf "$WD"
 mkdir -p "$WD/tmp"
 cp "$SRC" "$WD/image.wim"
 export OFFSERV_CONFIG="$CFG" TMPDIR="$WD/tmp"
+event=
+if command -v perf >/dev/null 2>&1; then
+	for e in instructions cpu-clock; do
+		if perf stat -e $e true 2>&1 | grep -q "[0-9] *$e"; then
+			event=$e
+			break
+		fi
+	done
+fi
 {
 	echo "offserv service on $(basename "$SRC") ($(stat -c %s "$SRC") bytes) with $(basename "$MSU")"
-	if perf stat -e instructions true 2>&1 | grep -q '[0-9] *instructions'; then
-		echo "tool: perf record -g"
-		"$B/libtool" --mode=execute perf record -g -o "$WD/perf.data" \
-			"$B/offserv" service "$WD/image.wim" "$MSU" >"$WD/out" 2>&1 || exit 1
+	if [ -n "$event" ]; then
+		echo "tool: perf record -e $event -F 199 --call-graph dwarf (all threads)"
+		"$B/libtool" --mode=execute perf record -e "$event" -F 199 --call-graph dwarf,32768 \
+			-o "$WD/perf.data" "$B/offserv" service "$WD/image.wim" "$MSU" >"$WD/out" 2>&1 ||
+			{ tail "$WD/out"; exit 1; }
 		echo
-		perf report -i "$WD/perf.data" --no-children --stdio --sort dso,symbol 2>/dev/null |
+		echo "-- self, by shared object and symbol, top 30"
+		perf report -i "$WD/perf.data" --no-children --stdio --sort dso,symbol -g none 2>/dev/null |
 			grep -v '^#' | grep '%' | head -30
+		echo
+		echo "-- inclusive (children), user-space symbols, top 60"
+		perf report -i "$WD/perf.data" --children --stdio --sort symbol -g none 2>/dev/null |
+			grep -v '^#' | grep '%' | grep -v '\[k\]' | grep -v ' 0x0000' | head -60
 	elif command -v valgrind >/dev/null 2>&1; then
-		echo "tool: valgrind --tool=callgrind (hardware counters unavailable to perf here)"
+		echo "tool: valgrind --tool=callgrind (perf cannot sample here)"
 		"$B/libtool" --mode=execute valgrind --tool=callgrind --separate-threads=no \
 			--callgrind-out-file="$WD/callgrind.out" \
 			"$B/offserv" service "$WD/image.wim" "$MSU" >"$WD/out" 2>&1 || { tail "$WD/out"; exit 1; }
@@ -34,10 +51,10 @@ export OFFSERV_CONFIG="$CFG" TMPDIR="$WD/tmp"
 		echo "-- inclusive cost, top 40"
 		callgrind_annotate --inclusive=yes "$WD/callgrind.out" 2>/dev/null |
 			sed -n '/^Ir/,$p' | grep -E '^ *[0-9,]+ ' | head -40
+		cp "$WD"/callgrind.out "$OUT/" 2>/dev/null
 	else
-		echo "neither perf counters nor valgrind available: no profile"
+		echo "neither perf nor valgrind available: no profile"
 		exit 1
 	fi
 } >"$OUT/profile.txt"
-cp "$WD"/callgrind.out "$OUT/" 2>/dev/null
 rm -rf "$WD"

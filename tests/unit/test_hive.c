@@ -737,6 +737,188 @@ START_TEST(test_compact_many_keys)
 }
 END_TEST
 
+/* Windows' name order: characters compared upper-cased (ASCII names). */
+static int win_cmp(const char *a, const char *b)
+{
+	for (;; a++, b++) {
+		int x = *a >= 'a' && *a <= 'z' ? *a - 32 : (unsigned char)*a;
+		int y = *b >= 'a' && *b <= 'z' ? *b - 32 : (unsigned char)*b;
+
+		if (x != y || !x)
+			return x - y;
+	}
+}
+
+/* The "lh" hint Windows keeps beside each subkey: h = 37 h + upper-cased char. */
+static uint32_t lh_hash(const char *name)
+{
+	uint32_t h = 0;
+
+	for (; *name; name++)
+		h = h * 37 + (uint32_t)(*name >= 'a' && *name <= 'z' ? *name - 32 : *name);
+	return h;
+}
+
+/*
+ * Keys added under a parent that already has many children (staged, then
+ * moved into the parent's list at commit): found, listed, deleted and
+ * given subkeys before the commit like any other key; after it, children
+ * of the parent in Windows' order with the right hints, no trace of the
+ * staging.  _i = 1 commits with compaction refused, so the keys are moved
+ * one by one through hivex: the same keys, values and subkeys.
+ */
+START_TEST(test_staged_keys)
+{
+	enum { BASE = 600, ADDED = 700 };
+	char *dir, *path = fresh_hive(&dir);
+	struct offserv_hive *h = open_ok(path, OFFSERV_HIVE_WRITE);
+	offserv_hive_key big, k, sub, again;
+	char err[512] = "", name[48];
+	char **names = NULL;
+	size_t count = 0;
+	hive_h *hx;
+	hive_node_h node, *kids;
+	unsigned char *f;
+	size_t flen, n;
+	char *prev = NULL;
+
+	OK(offserv_hive_create(h, 0, "DerivedData\\Components", &big, err, sizeof(err)));
+	for (int i = 0; i < BASE; i++) {
+		snprintf(name, sizeof(name), "A%c%04d", i % 2 ? '_' : 'B', (i * 7) % BASE);
+		OK(offserv_hive_create(h, big, name, &k, err, sizeof(err)));
+	}
+	/* past 512 children: these are staged */
+	for (int i = 0; i < ADDED; i++) {
+		snprintf(name, sizeof(name), "N%c%04d", i % 3 ? '_' : 'a', (i * 11) % ADDED);
+		OK(offserv_hive_create(h, big, name, &k, err, sizeof(err)));
+		OK(offserv_hive_set_dword(h, k, "n", (uint32_t)i, err, sizeof(err)));
+		if (i == 5) {
+			OK(offserv_hive_create(h, k, "Owners\\Deep", &sub, err, sizeof(err)));
+			OK(offserv_hive_set_sz(h, sub, "who", "me", err, sizeof(err)));
+		}
+	}
+	OK(offserv_hive_find(h, 0, "derivedDATA\\components\\n_0011", &again, err, sizeof(err)));
+	OK(offserv_hive_subkeys(h, big, &names, &count, err, sizeof(err)));
+	ck_assert_uint_eq(count, BASE + ADDED);
+	for (size_t i = 0; i < count; i++)
+		ck_assert_msg(strncmp(names[i], "offserv$", 8) != 0, "listed %s", names[i]);
+	offserv_hive_free_names(names);
+	/* delete one staged and one original key; lookups go on working */
+	OK(offserv_hive_delete_key(h, big, "n_0022", err, sizeof(err)));
+	OK(offserv_hive_delete_key(h, big, "A_0001", err, sizeof(err)));
+	ck_assert_uint_eq(offserv_hive_find(h, big, "N_0022", &k, NULL, 0),
+	                  OFFSERV_E_FILE_NOT_FOUND);
+	ck_assert_uint_eq(offserv_hive_find(h, big, "NA0000\\Owners", &k, NULL, 0),
+	                  OFFSERV_E_FILE_NOT_FOUND);
+	OK(offserv_hive_find(h, big, "N_0055\\owners\\DEEP", &k, err, sizeof(err)));
+	OK(offserv_hive_create(h, big, "Zlast", &k, err, sizeof(err)));
+	/* a short list, never staged: hivex keeps it in Windows' order */
+	OK(offserv_hive_create(h, 0, "Small\\A_1", &k, err, sizeof(err)));
+	OK(offserv_hive_create(h, 0, "Small\\AB", &k, err, sizeof(err)));
+	OK(offserv_hive_create(h, 0, "Small\\Aa", &k, err, sizeof(err)));
+	OK(offserv_hive_subkeys(h, big, &names, &count, err, sizeof(err)));
+	ck_assert_uint_eq(count, BASE + ADDED - 1);
+	offserv_hive_free_names(names);
+	offserv_hive__no_compaction(_i);
+	OK(offserv_hive_commit(h, NULL, err, sizeof(err)));
+	offserv_hive__no_compaction(0);
+	offserv_hive_close(h);
+
+	hx = hivex_open(path, 0);
+	ck_assert_ptr_nonnull(hx);
+	node = hivex_node_get_child(hx, hivex_node_get_child(hx, hivex_root(hx), "DerivedData"),
+	                            "Components");
+	ck_assert_uint_ne(node, 0);
+	ck_assert_uint_eq(hivex_node_nr_children(hx, node), BASE + ADDED - 1);
+	kids = hivex_node_children(hx, node);
+	ck_assert_ptr_nonnull(kids);
+	for (n = 0; kids[n]; n++) {
+		char *kname = hivex_node_name(hx, kids[n]);
+
+		ck_assert_ptr_nonnull(kname);
+		ck_assert_msg(strncmp(kname, "offserv$", 8) != 0, "staging key %s left", kname);
+		ck_assert_uint_eq(hivex_node_parent(hx, kids[n]), node);
+		if (_i == 0 && prev)
+			ck_assert_msg(win_cmp(prev, kname) < 0, "%s listed before %s", prev, kname);
+		if (strncmp(kname, "N", 1) == 0) {
+			hive_value_h v = hivex_node_get_value(hx, kids[n], "n");
+			int num;
+
+			ck_assert_uint_ne(v, 0);
+			ck_assert_int_eq(sscanf(kname + 2, "%d", &num), 1);
+			ck_assert_int_eq((hivex_value_dword(hx, v) * 11) % ADDED, num);
+		}
+		free(prev);
+		prev = kname;
+	}
+	free(prev);
+	free(kids);
+	ck_assert_uint_eq(n, BASE + ADDED - 1);
+	node = hivex_node_get_child(hx, node, "N_0055");
+	ck_assert_uint_ne(node, 0);
+	node = hivex_node_get_child(hx, hivex_node_get_child(hx, node, "Owners"), "Deep");
+	ck_assert_uint_ne(node, 0);
+	ck_assert_uint_ne(hivex_node_get_value(hx, node, "who"), 0);
+	if (_i == 0) {
+		static const char *const order[] = {"Aa", "AB", "A_1"};
+
+		kids = hivex_node_children(hx, hivex_node_get_child(hx, hivex_root(hx), "Small"));
+		ck_assert_ptr_nonnull(kids);
+		for (n = 0; kids[n]; n++) {
+			char *kname = hivex_node_name(hx, kids[n]);
+
+			ck_assert_uint_lt(n, 3);
+			ck_assert_str_eq(kname, order[n]);
+			free(kname);
+		}
+		ck_assert_uint_eq(n, 3);
+		free(kids);
+	}
+
+	/* Below the API, with compaction: every leaf is an lh list whose hints
+	 * are the hashes of the names they point at. */
+	if (_i == 0) {
+		size_t list, leaves[16], nleaves = 0, checked = 0;
+
+		node = hivex_node_get_child(hx, hivex_node_get_child(hx, hivex_root(hx),
+		                                                     "DerivedData"), "Components");
+		f = (unsigned char *)offtest_read_file(path, &flen);
+		ck_assert_ptr_nonnull(f);
+		list = le32_at(f, (size_t)node + 32) + 0x1000;
+		ck_assert_uint_lt(list + 8, flen);
+		if (f[list + 4] == 'r' && f[list + 5] == 'i') {
+			nleaves = f[list + 6] | f[list + 7] << 8;
+			ck_assert_uint_le(nleaves, 16);
+			for (size_t i = 0; i < nleaves; i++)
+				leaves[i] = le32_at(f, list + 8 + 4 * i) + 0x1000;
+		} else {
+			leaves[nleaves++] = list;
+		}
+		for (size_t l = 0; l < nleaves; l++) {
+			size_t at = leaves[l], cnt = f[at + 6] | f[at + 7] << 8;
+
+			ck_assert_msg(f[at + 4] == 'l' && f[at + 5] == 'h', "leaf %zu is %c%c", l,
+			              f[at + 4], f[at + 5]);
+			for (size_t i = 0; i < cnt; i++) {
+				hive_node_h kn = le32_at(f, at + 8 + 8 * i) + 0x1000;
+				char *kname = hivex_node_name(hx, kn);
+
+				ck_assert_ptr_nonnull(kname);
+				ck_assert_uint_eq(le32_at(f, at + 12 + 8 * i), lh_hash(kname));
+				free(kname);
+				checked++;
+			}
+		}
+		ck_assert_uint_eq(checked, BASE + ADDED - 1);
+		free(f);
+	}
+	hivex_close(hx);
+	offtest_rmtree(dir);
+	free(dir);
+	free(path);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("hive");
@@ -756,6 +938,7 @@ int main(void)
 	tc = tcase_create("compact");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_compact_many_keys);
+	tcase_add_loop_test(tc, test_staged_keys, 0, 2);
 	suite_add_tcase(s, tc);
 	return offtest_run(s);
 }
