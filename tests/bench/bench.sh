@@ -31,6 +31,7 @@
 #   BENCH_OUT                results folder                      [BUILDDIR/bench-results]
 #   BENCH_PROFILE_MB, BENCH_PROFILE_PKG_MB  sizes profiled [the main workload's]
 #   BENCH_NAIVE_MAX_MB       skip naive/mount above this image size in the scale series [0]
+#   BENCH_NAIVE_REPS         repetitions of the naive path (the slowest by far) [BENCH_REPS]
 #
 # Nothing here passes or fails on time: the targets are printed next to the
 # figures, never enforced.  Exit status is non-zero only when a tool fails.
@@ -63,6 +64,7 @@ fi
 : "${BENCH_WORKDIR:=$B/bench-work}"
 : "${BENCH_OUT:=$B/bench-results}"
 : "${BENCH_NAIVE_MAX_MB:=0}"
+: "${BENCH_NAIVE_REPS:=$BENCH_REPS}"
 : "${BENCH_PROFILE_MB:=$BENCH_IMAGE_MB}"
 : "${BENCH_PROFILE_PKG_MB:=$BENCH_PKG_MB}"
 
@@ -344,6 +346,9 @@ workload() {
 	rep=1
 	while [ $rep -le "$BENCH_REPS" ]; do
 		for tool in "$@"; do
+			if [ "$tool" = naive ] && [ $rep -gt "$BENCH_NAIVE_REPS" ]; then
+				continue
+			fi
 			if [ "$tool" = mount ] && [ -n "$MOUNT_REASON" ]; then
 				[ $rep = 1 ] && say "$wl/mount skipped: $MOUNT_REASON"
 				continue
