@@ -230,8 +230,8 @@ start_sampler() {
 	(
 		peak=0 peak_alloc=0
 		while :; do
-			set -- $(du -sb $dirs 2>/dev/null | awk '{ s += $1 } END { print s + 0 }') \
-				$(du -s -B1 $dirs 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')
+			set -- $(du -sb $dirs 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }') \
+				$(du -s -B1 $dirs 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }')
 			[ "$1" -gt "$peak" ] && peak=$1
 			[ "$2" -gt "$peak_alloc" ] && peak_alloc=$2
 			echo "$peak $peak_alloc" >"$out.tmp" && mv "$out.tmp" "$out"
@@ -444,11 +444,11 @@ for wlname in $BENCH_WORKLOADS; do
 done
 
 "$HERE/report.sh" "$OUT" "$BENCH_PKG_MB" "$BENCH_IMAGE_MB" | tee "$OUT/results.md"
-if command -v gnuplot >/dev/null 2>&1 && [ -s "$OUT/scale-image.dat" ]; then
+if ! command -v gnuplot >/dev/null 2>&1; then
+	say "gnuplot not installed (Debian package gnuplot-nox): no plot"
+elif [ -s "$OUT/scale-image.dat" ]; then
 	gnuplot -e "datfile='$OUT/scale-image.dat'; pkgfile='$OUT/scale-pkg.dat'; outfile='$OUT/benchmarks-scale.png'" \
 		"$HERE/scale.gp" >>"$LOG" 2>&1 && say "plot: $OUT/benchmarks-scale.png"
-else
-	say "gnuplot not installed (Debian package gnuplot-nox): no plot"
 fi
 say "results: $OUT/results.md (raw figures in $RAW, $RSYNC)"
 exit $FAILED

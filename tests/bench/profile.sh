@@ -17,7 +17,9 @@ export OFFSERV_CONFIG="$CFG" TMPDIR="$WD/tmp"
 event=
 if command -v perf >/dev/null 2>&1; then
 	for e in instructions cpu-clock; do
-		if perf stat -e $e true 2>&1 | grep -q "[0-9] *$e"; then
+		# counted: a figure before the event's name ("3.20 msec cpu-clock"),
+		# not "<not supported>"
+		if perf stat -e $e true 2>&1 | grep -Eq "[0-9][0-9.,]* +([a-z]+ +)?$e"; then
 			event=$e
 			break
 		fi
