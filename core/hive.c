@@ -752,13 +752,46 @@ void offserv_hive_free_names(char **names)
 	free(names);
 }
 
+/*
+ * The names of @p handles (0-terminated, freed here) read with @p name_of
+ * into a NULL-terminated array; @p what names the item in errors.
+ */
+static offserv_status names_of(struct offserv_hive *h, size_t *handles,
+                               char *(*name_of)(hive_h *, size_t), const char *what,
+                               char ***names, size_t *count, char *err, size_t errlen)
+{
+	size_t n = 0;
+	char **v;
+
+	while (handles[n])
+		n++;
+	v = calloc(n + 1, sizeof(*v));
+	if (!v) {
+		free(handles);
+		return oom(h, err, errlen);
+	}
+	for (size_t i = 0; i < n; i++) {
+		errno = 0;
+		v[i] = name_of(h->h, handles[i]);
+		if (!v[i]) {
+			offserv_status st = hive_fail(h, errno, what, err, errlen);
+			free(handles);
+			offserv_hive_free_names(v);
+			return st;
+		}
+	}
+	free(handles);
+	*names = v;
+	if (count)
+		*count = n;
+	return OFFSERV_OK;
+}
+
 offserv_status offserv_hive_subkeys(struct offserv_hive *h, offserv_hive_key key,
                                     char ***names, size_t *count, char *err,
                                     size_t errlen)
 {
 	hive_node_h *kids;
-	size_t n = 0;
-	char **v;
 
 	*names = NULL;
 	if (count)
@@ -766,28 +799,8 @@ offserv_status offserv_hive_subkeys(struct offserv_hive *h, offserv_hive_key key
 	kids = children_merged(h, key);
 	if (!kids)
 		return hive_fail(h, errno, "cannot read subkeys", err, errlen);
-	while (kids[n])
-		n++;
-	v = calloc(n + 1, sizeof(*v));
-	if (!v) {
-		free(kids);
-		return oom(h, err, errlen);
-	}
-	for (size_t i = 0; i < n; i++) {
-		errno = 0;
-		v[i] = hivex_node_name(h->h, kids[i]);
-		if (!v[i]) {
-			offserv_status st = hive_fail(h, errno, "cannot read key name", err, errlen);
-			free(kids);
-			offserv_hive_free_names(v);
-			return st;
-		}
-	}
-	free(kids);
-	*names = v;
-	if (count)
-		*count = n;
-	return OFFSERV_OK;
+	return names_of(h, kids, hivex_node_name, "cannot read key name", names, count, err,
+	                errlen);
 }
 
 offserv_status offserv_hive_value_names(struct offserv_hive *h, offserv_hive_key key,
@@ -795,8 +808,6 @@ offserv_status offserv_hive_value_names(struct offserv_hive *h, offserv_hive_key
                                         size_t errlen)
 {
 	hive_value_h *vals;
-	size_t n = 0;
-	char **v;
 
 	*names = NULL;
 	if (count)
@@ -805,31 +816,10 @@ offserv_status offserv_hive_value_names(struct offserv_hive *h, offserv_hive_key
 	vals = hivex_node_values(h->h, key);
 	if (!vals)
 		return hive_fail(h, errno, "cannot read values", err, errlen);
-	while (vals[n])
-		n++;
-	v = calloc(n + 1, sizeof(*v));
-	if (!v) {
-		free(vals);
-		return oom(h, err, errlen);
-	}
-	for (size_t i = 0; i < n; i++) {
-		errno = 0;
-		v[i] = hivex_value_key(h->h, vals[i]);
-		if (!v[i]) {
-			offserv_status st = hive_fail(h, errno, "cannot read value name", err, errlen);
-			free(vals);
-			offserv_hive_free_names(v);
-			return st;
-		}
-	}
-	free(vals);
-	*names = v;
-	if (count)
-		*count = n;
-	return OFFSERV_OK;
+	return names_of(h, vals, hivex_value_key, "cannot read value name", names, count, err,
+	                errlen);
 }
 
-/* The value handle named @p name (any case); 0 with OFFSERV_OK when absent. */
 static offserv_status find_value(struct offserv_hive *h, offserv_hive_key key,
                                  const char *name, hive_value_h *out, char *err,
                                  size_t errlen)
