@@ -7,6 +7,8 @@
 
 #include <offserv/util.h>
 
+#include "digest.h"
+
 static inline uint32_t rotr32(uint32_t x, unsigned n)
 {
 	return (x >> n) | (x << (32 - n));
@@ -161,6 +163,91 @@ static void sha256_block(uint32_t *st, const uint8_t *blk)
 	st[7] += h;
 }
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#include <immintrin.h>
+#define HAVE_SHA_NI 1
+
+/*
+ * The same block with the x86 SHA extensions.  The state lives in two
+ * registers as the instructions want it, {A,B,E,F} and {C,D,G,H}; each
+ * _mm_sha256rnds2_epu32 does two rounds, and the message schedule is
+ * extended four words at a time with sha256msg1/msg2.
+ */
+__attribute__((target("sha,sse4.1,ssse3"))) static void sha256_block_ni(uint32_t *st,
+                                                                          const uint8_t *blk)
+{
+	const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+	__m128i abef, cdgh, abef_in, cdgh_in, t, msg, w[4];
+
+	t = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&st[0]), 0xb1);    /* B A D C */
+	cdgh = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&st[4]), 0x1b); /* H G F E */
+	abef = _mm_alignr_epi8(t, cdgh, 8);
+	cdgh = _mm_blend_epi16(cdgh, t, 0xf0);
+	abef_in = abef;
+	cdgh_in = cdgh;
+	for (int g = 0; g < 16; g++) {
+		if (g < 4)
+			w[g] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(blk + 16 * g)), bswap);
+		msg = _mm_add_epi32(w[g & 3], _mm_loadu_si128((const __m128i *)&sha256_k[4 * g]));
+		cdgh = _mm_sha256rnds2_epu32(cdgh, abef, msg);
+		if (g >= 3 && g <= 14) {
+			t = _mm_alignr_epi8(w[g & 3], w[(g + 3) & 3], 4);
+			w[(g + 1) & 3] = _mm_sha256msg2_epu32(_mm_add_epi32(w[(g + 1) & 3], t), w[g & 3]);
+		}
+		abef = _mm_sha256rnds2_epu32(abef, cdgh, _mm_shuffle_epi32(msg, 0x0e));
+		if (g >= 1 && g <= 12)
+			w[(g + 3) & 3] = _mm_sha256msg1_epu32(w[(g + 3) & 3], w[g & 3]);
+	}
+	abef = _mm_add_epi32(abef, abef_in);
+	cdgh = _mm_add_epi32(cdgh, cdgh_in);
+	t = _mm_shuffle_epi32(abef, 0x1b);    /* F E B A */
+	cdgh = _mm_shuffle_epi32(cdgh, 0xb1); /* D C H G */
+	_mm_storeu_si128((__m128i *)&st[0], _mm_blend_epi16(t, cdgh, 0xf0));
+	_mm_storeu_si128((__m128i *)&st[4], _mm_alignr_epi8(cdgh, t, 8));
+}
+
+static int cpu_has_sha_ni(void)
+{
+	unsigned a, b, c, d;
+
+	if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_SSSE3) || !(c & bit_SSE4_1))
+		return 0;
+	if (!__get_cpuid_count(7, 0, &a, &b, &c, &d))
+		return 0;
+	return (b & (1u << 29)) != 0; /* CPUID.(EAX=7,ECX=0):EBX.SHA */
+}
+#endif
+
+static int sha256_portable_only;
+
+void offserv__sha256_portable(int on)
+{
+	sha256_portable_only = on;
+}
+
+int offserv__sha256_accelerated(void)
+{
+#ifdef HAVE_SHA_NI
+	static int has = -1;
+
+	if (has < 0)
+		has = cpu_has_sha_ni();
+	return has && !sha256_portable_only;
+#else
+	return 0;
+#endif
+}
+
+static block_fn sha256_impl(void)
+{
+#ifdef HAVE_SHA_NI
+	if (offserv__sha256_accelerated())
+		return sha256_block_ni;
+#endif
+	return sha256_block;
+}
+
 void offserv_sha256_init(struct offserv_sha256 *ctx)
 {
 	static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
@@ -173,12 +260,12 @@ void offserv_sha256_init(struct offserv_sha256 *ctx)
 
 void offserv_sha256_update(struct offserv_sha256 *ctx, const void *data, size_t len)
 {
-	md_update(ctx->state, &ctx->bytes, ctx->buf, &ctx->buf_len, sha256_block, data, len);
+	md_update(ctx->state, &ctx->bytes, ctx->buf, &ctx->buf_len, sha256_impl(), data, len);
 }
 
 void offserv_sha256_final(struct offserv_sha256 *ctx, uint8_t digest[32])
 {
-	md_final(ctx->state, ctx->bytes, ctx->buf, ctx->buf_len, sha256_block, digest, 8);
+	md_final(ctx->state, ctx->bytes, ctx->buf, ctx->buf_len, sha256_impl(), digest, 8);
 	memset(ctx, 0, sizeof(*ctx));
 }
 
