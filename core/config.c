@@ -179,7 +179,7 @@ static offserv_status prescan(struct offserv_config *cfg, const char *path, char
 		return OFFSERV_E_BAD_CONFIG;
 	}
 	for (line = data; line && *line; line = next) {
-		size_t llen;
+		size_t llen, tlen;
 		char *t, *eq;
 
 		lineno++;
@@ -200,13 +200,14 @@ static offserv_status prescan(struct offserv_config *cfg, const char *path, char
 			break;
 		}
 		t = trim(line);
+		tlen = strlen(t);
 		if (continued) {
-			continued = llen > 0 && t[strlen(t) - 1] == '\\';
+			continued = tlen > 0 && t[tlen - 1] == '\\';
 			continue;
 		}
 		if (*t == '\0' || *t == ';' || *t == '#')
 			continue;
-		continued = t[strlen(t) - 1] == '\\';
+		continued = t[tlen - 1] == '\\';
 		if (*t == '[') {
 			char *close = strchr(t, ']');
 

@@ -61,6 +61,15 @@ for d in "$srcdir"/tests/fuzz/seeds/*/; do
 	cp "$d"* "$seeds/$n/" 2>/dev/null
 done
 
+# Reproducers of bugs the targets found (tests/fuzz/crashers/TARGET-NAME):
+# every run replays them first, so a regression fails at once.
+for f in "$srcdir"/tests/fuzz/crashers/*; do
+	[ -f "$f" ] || continue
+	n=$(basename "$f")
+	mkdir -p "$seeds/${n%%-*}"
+	cp "$f" "$seeds/${n%%-*}/crasher-$n"
+done
+
 # CBS manifests from the test data.
 mkdir -p "$seeds/mum" "$seeds/manifest"
 cp "$srcdir"/tests/data/cbs/*.mum "$seeds/mum/" 2>/dev/null

@@ -151,6 +151,24 @@ START_TEST(test_root_derivation_and_values)
 }
 END_TEST
 
+/* A continued line followed by a blank one: the next section still loads.
+ * (fuzz_config found the pre-check reading the byte before the empty line;
+ * its reproducer, tests/fuzz/crashers/config-continuation-blank, is
+ * replayed by every fuzz run under clang's UBSan, which reports it.) */
+START_TEST(test_continuation_then_blank)
+{
+	char *dir, *path;
+	struct offserv_config *cfg =
+		load_text("[logging]\nformat = trace\\\n \r\n[site]\nroot = /srv/after\n", &dir, &path);
+
+	ck_assert_str_eq(offserv_config_site_root(cfg), "/srv/after");
+	offserv_config_free(cfg);
+	free(path);
+	offtest_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
 START_TEST(test_bad_values)
 {
 	load_bad_s("[site]\ncode = ABCD\n", "[site] code", "\"ABCD\"");
@@ -394,6 +412,7 @@ int main(void)
 	tcase_add_test(tc, test_defaults_empty_file);
 	tcase_add_test(tc, test_shipped_file_is_all_defaults);
 	tcase_add_test(tc, test_root_derivation_and_values);
+	tcase_add_test(tc, test_continuation_then_blank);
 	tcase_add_test(tc, test_bad_values);
 	tcase_add_test(tc, test_malformed);
 	tcase_add_test(tc, test_missing_files);
