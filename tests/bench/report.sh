@@ -41,7 +41,7 @@ END {
 		key = order[k]
 		split(key, p, SUBSEP)
 		if (cnt[key] == 0) { printf "%s\t%s\t0\t0\t0\t0\t0\t0\t%d\t0\n", p[1], p[2], fails[key]; continue }
-		printf "%s\t%s\t%d\t%.2f\t%.2f\t%d\t%d\t%d\t%d\t%d\n", p[1], p[2], cnt[key],
+		printf "%s\t%s\t%d\t%.2f\t%.2f\t%.0f\t%.0f\t%.0f\t%d\t%.0f\n", p[1], p[2], cnt[key],
 			median(key, 1), median(key, 2), median(key, 3), median(key, 4), median(key, 5), fails[key],
 			median(key, 6)
 	}
