@@ -820,6 +820,7 @@ offserv_status offserv_hive_value_names(struct offserv_hive *h, offserv_hive_key
 	                errlen);
 }
 
+/* The value handle named @p name (any case); 0 with OFFSERV_OK when absent. */
 static offserv_status find_value(struct offserv_hive *h, offserv_hive_key key,
                                  const char *name, hive_value_h *out, char *err,
                                  size_t errlen)
@@ -1025,6 +1026,91 @@ offserv_status offserv_hive_get_multi_sz(struct offserv_hive *h, offserv_hive_ke
 	return OFFSERV_OK;
 }
 
+static void values_free(hive_set_value *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++) {
+		free(v[i].key);
+		free(v[i].value);
+	}
+	free(v);
+}
+
+/*
+ * The values of @p key, names and data copied, in *out (*n of them, with
+ * room for one more), leaving out the one named @p skip (any case; NULL:
+ * none) and saying in *skipped whether it was there.  Big-data values are
+ * refused: hivex cannot write them back.
+ */
+static offserv_status read_values(struct offserv_hive *h, hive_node_h key, const char *skip,
+                                  hive_set_value **out, size_t *n, int *skipped, char *err,
+                                  size_t errlen)
+{
+	hive_value_h *vals;
+	hive_set_value *nv;
+	size_t count = 0, k = 0;
+	offserv_status st = OFFSERV_OK;
+
+	*out = NULL;
+	*n = 0;
+	if (skipped)
+		*skipped = 0;
+	errno = 0;
+	vals = hivex_node_values(h->h, key);
+	if (!vals)
+		return hive_fail(h, errno, "cannot read values", err, errlen);
+	while (vals[count])
+		count++;
+	nv = calloc(count + 1, sizeof(*nv));
+	if (!nv) {
+		free(vals);
+		return oom(h, err, errlen);
+	}
+	for (size_t i = 0; i < count; i++) {
+		hive_type t;
+		size_t vl = 0;
+		char *vk;
+
+		errno = 0;
+		vk = hivex_value_key(h->h, vals[i]);
+		if (!vk) {
+			st = hive_fail(h, errno, "cannot read value name", err, errlen);
+			break;
+		}
+		if (skip && strcasecmp(vk, skip) == 0) {
+			free(vk);
+			if (skipped)
+				*skipped = 1;
+			continue;
+		}
+		errno = 0;
+		nv[k].value = hivex_value_value(h->h, vals[i], &t, &vl);
+		if (!nv[k].value) {
+			free(vk);
+			st = hive_fail(h, errno, "cannot read value data", err, errlen);
+			break;
+		}
+		nv[k].key = vk;
+		nv[k].t = t;
+		nv[k].len = vl;
+		k++;
+		if (vl > OFFSERV_HIVE_MAX_VALUE_LEN) {
+			offserv_set_error(err, errlen,
+			                  "%s: the key holds value \"%s\" of %zu bytes (a big-data value), which cannot be rewritten",
+			                  h->path, vk, vl);
+			st = OFFSERV_E_NOT_SUPPORTED;
+			break;
+		}
+	}
+	free(vals);
+	if (st != OFFSERV_OK) {
+		values_free(nv, k);
+		return st;
+	}
+	*out = nv;
+	*n = k;
+	return OFFSERV_OK;
+}
+
 /*
  * Replace (@p data not NULL) or delete (@p data NULL) one value, rewriting
  * the node's value list with every other value kept as it was.
@@ -1033,9 +1119,8 @@ static offserv_status rewrite_values(struct offserv_hive *h, offserv_hive_key ke
                                      const char *name, uint32_t type, const void *data,
                                      size_t len, char *err, size_t errlen)
 {
-	hive_value_h *vals;
 	hive_set_value *nv;
-	size_t n = 0, k = 0;
+	size_t k = 0;
 	int found = 0;
 	offserv_status st = need_writable(h, err, errlen);
 
@@ -1051,52 +1136,9 @@ static offserv_status rewrite_values(struct offserv_hive *h, offserv_hive_key ke
 		                  h->path, name, len, OFFSERV_HIVE_MAX_VALUE_LEN);
 		return OFFSERV_E_NOT_SUPPORTED;
 	}
-	errno = 0;
-	vals = hivex_node_values(h->h, key);
-	if (!vals)
-		return hive_fail(h, errno, "cannot read values", err, errlen);
-	while (vals[n])
-		n++;
-	nv = calloc(n + 1, sizeof(*nv));
-	if (!nv) {
-		free(vals);
-		return oom(h, err, errlen);
-	}
-	for (size_t i = 0; i < n; i++) {
-		hive_type t;
-		size_t vl = 0;
-		char *vk;
-
-		errno = 0;
-		vk = hivex_value_key(h->h, vals[i]);
-		if (!vk) {
-			st = hive_fail(h, errno, "cannot read value name", err, errlen);
-			goto out;
-		}
-		if (strcasecmp(vk, name) == 0) {
-			free(vk);
-			found = 1;
-			continue;
-		}
-		errno = 0;
-		nv[k].value = hivex_value_value(h->h, vals[i], &t, &vl);
-		if (!nv[k].value) {
-			free(vk);
-			st = hive_fail(h, errno, "cannot read value data", err, errlen);
-			goto out;
-		}
-		nv[k].key = vk;
-		nv[k].t = t;
-		nv[k].len = vl;
-		k++;
-		if (vl > OFFSERV_HIVE_MAX_VALUE_LEN) {
-			offserv_set_error(err, errlen,
-			                  "%s: the key holds value \"%s\" of %zu bytes (a big-data value), which cannot be rewritten",
-			                  h->path, vk, vl);
-			st = OFFSERV_E_NOT_SUPPORTED;
-			goto out;
-		}
-	}
+	st = read_values(h, key, name, &nv, &k, &found, err, errlen);
+	if (st != OFFSERV_OK)
+		return st;
 	if (!data && !found) {
 		offserv_set_error(err, errlen, "%s: value \"%s\" not found", h->path, name);
 		st = OFFSERV_E_FILE_NOT_FOUND;
@@ -1123,12 +1165,7 @@ static offserv_status rewrite_values(struct offserv_hive *h, offserv_hive_key ke
 		st = e == ENOMEM ? OFFSERV_E_OUTOFMEMORY : OFFSERV_E_FILE_CORRUPT;
 	}
 out:
-	for (size_t i = 0; i < k; i++) {
-		free(nv[i].key);
-		free(nv[i].value);
-	}
-	free(nv);
-	free(vals);
+	values_free(nv, k);
 	return st;
 }
 
@@ -2032,12 +2069,11 @@ io:
 static offserv_status copy_key(struct offserv_hive *h, hive_node_h src, hive_node_h parent,
                                int depth, char *err, size_t errlen)
 {
-	hive_value_h *vals = NULL;
 	hive_node_h *kids = NULL, nk;
 	hive_set_value *sv = NULL;
 	size_t nv = 0;
 	char *name;
-	offserv_status st = OFFSERV_OK;
+	offserv_status st;
 
 	if (depth > 512)
 		return hive_fail(h, ELOOP, "staged keys nest too deep", err, errlen);
@@ -2051,32 +2087,9 @@ static offserv_status copy_key(struct offserv_hive *h, hive_node_h src, hive_nod
 		st = hive_fail(h, errno, "cannot move a staged key", err, errlen);
 		goto out;
 	}
-	errno = 0;
-	vals = hivex_node_values(h->h, src);
-	if (!vals) {
-		st = hive_fail(h, errno, "cannot read values", err, errlen);
+	st = read_values(h, src, NULL, &sv, &nv, NULL, err, errlen);
+	if (st != OFFSERV_OK)
 		goto out;
-	}
-	while (vals[nv])
-		nv++;
-	sv = calloc(nv + 1, sizeof(*sv));
-	if (!sv) {
-		st = oom(h, err, errlen);
-		goto out;
-	}
-	for (size_t i = 0; i < nv; i++) {
-		hive_type t;
-
-		errno = 0;
-		sv[i].key = hivex_value_key(h->h, vals[i]);
-		sv[i].value = sv[i].key ? hivex_value_value(h->h, vals[i], &t, &sv[i].len) : NULL;
-		if (!sv[i].value) {
-			st = hive_fail(h, errno, "cannot read a value", err, errlen);
-			nv = i + 1;
-			goto out;
-		}
-		sv[i].t = t;
-	}
 	errno = 0;
 	if (nv && hivex_node_set_values(h->h, nk, nv, sv, 0) != 0) {
 		st = hive_fail(h, errno, "cannot write values", err, errlen);
@@ -2091,12 +2104,7 @@ static offserv_status copy_key(struct offserv_hive *h, hive_node_h src, hive_nod
 	for (size_t i = 0; kids[i] && st == OFFSERV_OK; i++)
 		st = copy_key(h, kids[i], nk, depth + 1, err, errlen);
 out:
-	for (size_t i = 0; sv && i < nv; i++) {
-		free(sv[i].key);
-		free(sv[i].value);
-	}
-	free(sv);
-	free(vals);
+	values_free(sv, nv);
 	free(kids);
 	free(name);
 	return st;
